@@ -1,0 +1,88 @@
+# Build, run and test kite. Targets work from a clean clone as root on
+# Debian 12 (what CI runs); `make deps` installs the host packages kite
+# needs at run time and skips those already present.
+
+SHELL := /bin/bash
+GO    ?= go
+
+# The version kite reports. kubectl and client-go read theirs from
+# Kubernetes' own version packages, so they are set to the same release;
+# otherwise `kubectl version` shows v0.0.0-master and warns about skew.
+VERSION    ?= v1.37.2+kite
+KUBE_MAJOR := $(patsubst v%,%,$(word 1,$(subst ., ,$(VERSION))))
+KUBE_MINOR := $(word 2,$(subst ., ,$(VERSION)))
+LDFLAGS := -X main.version=$(VERSION) \
+	-X kite/server.Version=$(VERSION) \
+	$(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/version, \
+		-X $(pkg).gitVersion=$(VERSION) \
+		-X $(pkg).gitMajor=$(KUBE_MAJOR) \
+		-X $(pkg).gitMinor=$(KUBE_MINOR) \
+		-X $(pkg).gitTreeState=clean)
+
+BIN        := bin/kite
+TOOLS_DIR  := $(CURDIR)/bin/tools
+# staticcheck 2026.2.2; it needs to know Go 1.26, which older releases do not.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)
+
+# Host packages: CA roots for image pulls, iptables for the Service proxy,
+# runc and the CNI plugins for pods, dig for DNS checks in tests.
+DEB_PACKAGES := ca-certificates iptables runc containernetworking-plugins dnsutils
+
+TEST_TIMEOUT ?= 25m
+
+.PHONY: all build run test lint bench deps clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kite
+
+# Runs a server in the foreground with the default paths (/var/lib/kite,
+# /etc/kite); kite creates the directories itself. Extra flags: ARGS=...
+run: deps build
+	./$(BIN) server $(ARGS)
+
+# e2e tests in test/e2e drive the real binary named by KITE_BIN.
+test: deps lint build
+	KITE_BIN=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+lint: $(STATICCHECK)
+	@unformatted="$$(gofmt -l .)"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+# The version is part of the file name so a bump reinstalls it.
+$(STATICCHECK):
+	@mkdir -p $(TOOLS_DIR)
+	GOBIN=$(TOOLS_DIR) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS_DIR)/staticcheck $@
+
+# Benchmarks print figures; they live in test/bench once written.
+bench: build
+	@if [ -d test/bench ]; then \
+		KITE_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout $(TEST_TIMEOUT) ./test/bench/...; \
+	else \
+		echo "bench: no benchmarks yet (test/bench does not exist)"; \
+	fi
+
+deps:
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "deps: not root; skipping package install (kite needs: $(DEB_PACKAGES))"; \
+	elif ! command -v dpkg-query >/dev/null; then \
+		echo "deps: not a Debian system; install by hand: $(DEB_PACKAGES)"; \
+	else \
+		missing=""; \
+		for p in $(DEB_PACKAGES); do \
+			dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+		done; \
+		if [ -n "$$missing" ]; then \
+			echo "deps: installing$$missing"; \
+			apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		fi; \
+	fi
+
+clean:
+	rm -rf bin

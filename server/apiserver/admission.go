@@ -1,0 +1,62 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	api "k8s.io/kubernetes/pkg/apis/core"
+)
+
+// immortalNamespaces may never be deleted, as kube-apiserver's
+// NamespaceLifecycle admission enforces.
+var immortalNamespaces = map[string]bool{"default": true, "kube-system": true, "kube-public": true}
+
+var namespacesGR = schema.GroupResource{Resource: "namespaces"}
+
+func (s *Server) handlerFor(gr schema.GroupResource) *resourceHandler { return s.byGR[gr] }
+
+// admitCreate rejects new objects in namespaces that do not exist or are
+// being deleted.
+func (s *Server) admitCreate(ctx context.Context, h *resourceHandler, obj runtime.Object) error {
+	if !h.res.Namespaced {
+		return nil
+	}
+	ns := objectMeta(obj).GetNamespace()
+	nsObj, err := s.handlerFor(namespacesGR).store.Get(ctx, "", ns)
+	if err != nil {
+		return err
+	}
+	if n := nsObj.(*api.Namespace); n.DeletionTimestamp != nil || n.Status.Phase == api.NamespaceTerminating {
+		return apierrors.NewForbidden(h.groupResource(), objectMeta(obj).GetName(),
+			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
+	}
+	return nil
+}
+
+// admitUpdate applies per-kind rules that need more than the strategy.
+func (s *Server) admitUpdate(ctx context.Context, h *resourceHandler, obj, old runtime.Object) error {
+	if svc, ok := obj.(*api.Service); ok {
+		return s.admitServiceUpdate(ctx, h, svc, old.(*api.Service))
+	}
+	return nil
+}
+
+// admitDelete protects the namespaces the cluster cannot live without.
+func (s *Server) admitDelete(_ context.Context, h *resourceHandler, info requestInfo) error {
+	if h.res.Kind == "Namespace" && immortalNamespaces[info.name] {
+		return apierrors.NewForbidden(namespacesGR, info.name, fmt.Errorf("this namespace may not be deleted"))
+	}
+	return nil
+}
+
+func fieldRequired(path, detail string) field.ErrorList {
+	return field.ErrorList{field.Required(field.NewPath(path), detail)}
+}
+
+func fieldInvalid(path string, value any, detail string) field.ErrorList {
+	return field.ErrorList{field.Invalid(field.NewPath(path), value, detail)}
+}

@@ -1,0 +1,173 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac/bootstrappolicy"
+	"k8s.io/utils/ptr"
+
+	"kite/server/auth"
+)
+
+// systemNamespaces exist in every cluster.
+var systemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
+
+// bootstrap creates, through the API like any client, the objects every
+// cluster starts with: system namespaces, the `kubernetes` Service with
+// endpoints at this server, and the default RBAC roles.
+func bootstrap(ctx context.Context, url string, pki *auth.PKI, cfg Config) error {
+	client, err := kubernetes.NewForConfig(&rest.Config{
+		Host:            url,
+		UserAgent:       "kite-bootstrap",
+		QPS:             -1,
+		TLSClientConfig: rest.TLSClientConfig{CAFile: pki.CAFile, CertFile: pki.AdminCertFile, KeyFile: pki.AdminKeyFile},
+		Timeout:         30 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	for _, ns := range systemNamespaces {
+		if err := createIfMissing(ctx, client.CoreV1().Namespaces().Create, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+	}
+	if err := ensureKubernetesService(ctx, client, cfg); err != nil {
+		return err
+	}
+	return ensureBootstrapRBAC(ctx, client)
+}
+
+func createIfMissing[T any](ctx context.Context, create func(context.Context, T, metav1.CreateOptions) (T, error), obj T) error {
+	if _, err := create(ctx, obj, metav1.CreateOptions{FieldManager: "kite-bootstrap"}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
+}
+
+func ensureKubernetesService(ctx context.Context, client kubernetes.Interface, cfg Config) error {
+	port := int32(cfg.HTTPSPort)
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
+		Spec: corev1.ServiceSpec{
+			Type:      corev1.ServiceTypeClusterIP,
+			ClusterIP: firstServiceIP(cfg.ServiceCIDR).String(),
+			Ports:     []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(port)}},
+		},
+	}
+	// Get first: creating it again would fail on its already allocated IP
+	// before reaching AlreadyExists.
+	if _, err := client.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, svc.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if err := createIfMissing(ctx, client.CoreV1().Services(metav1.NamespaceDefault).Create, svc); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	ip := cfg.AdvertiseAddress.String()
+	endpoints := &corev1.Endpoints{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: map[string]string{"endpointslice.kubernetes.io/skip-mirror": "true"}},
+		Subsets:    []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: ip}}, Ports: []corev1.EndpointPort{{Name: "https", Port: port, Protocol: corev1.ProtocolTCP}}}},
+	}
+	if err := upsertEndpoints(ctx, client, endpoints); err != nil {
+		return err
+	}
+	family := discoveryv1.AddressTypeIPv4
+	if parsed := net.ParseIP(ip); parsed != nil && parsed.To4() == nil {
+		family = discoveryv1.AddressTypeIPv6
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes"}},
+		AddressType: family,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(port), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}
+	cur, err := client.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = client.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Create(ctx, slice, metav1.CreateOptions{FieldManager: "kite-bootstrap"})
+	case err == nil && (len(cur.Endpoints) != 1 || len(cur.Endpoints[0].Addresses) != 1 || cur.Endpoints[0].Addresses[0] != ip || len(cur.Ports) != 1 || *cur.Ports[0].Port != port):
+		slice.ResourceVersion = cur.ResourceVersion
+		_, err = client.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Update(ctx, slice, metav1.UpdateOptions{FieldManager: "kite-bootstrap"})
+	}
+	return err
+}
+
+// upsertEndpoints points the kubernetes Endpoints at this server, fixing
+// them when the advertise address or port changed since the last start.
+func upsertEndpoints(ctx context.Context, client kubernetes.Interface, want *corev1.Endpoints) error {
+	eps := client.CoreV1().Endpoints(want.Namespace)
+	cur, err := eps.Get(ctx, want.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = eps.Create(ctx, want, metav1.CreateOptions{FieldManager: "kite-bootstrap"})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if fmt.Sprint(cur.Subsets) == fmt.Sprint(want.Subsets) {
+		return nil
+	}
+	want.ResourceVersion = cur.ResourceVersion
+	_, err = eps.Update(ctx, want, metav1.UpdateOptions{FieldManager: "kite-bootstrap"})
+	return err
+}
+
+// ensureBootstrapRBAC creates upstream's default roles and bindings that do
+// not exist yet; existing ones are left as users changed them.
+func ensureBootstrapRBAC(ctx context.Context, client kubernetes.Interface) error {
+	rbac := client.RbacV1()
+	existing := map[string]bool{}
+	roles, err := rbac.ClusterRoles().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, r := range roles.Items {
+		existing["cr/"+r.Name] = true
+	}
+	bindings, err := rbac.ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, b := range bindings.Items {
+		existing["crb/"+b.Name] = true
+	}
+	for _, r := range append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...) {
+		if !existing["cr/"+r.Name] {
+			if err := createIfMissing(ctx, rbac.ClusterRoles().Create, &r); err != nil {
+				return fmt.Errorf("clusterrole %s: %w", r.Name, err)
+			}
+		}
+	}
+	for _, b := range append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...) {
+		if !existing["crb/"+b.Name] {
+			if err := createIfMissing(ctx, rbac.ClusterRoleBindings().Create, &b); err != nil {
+				return fmt.Errorf("clusterrolebinding %s: %w", b.Name, err)
+			}
+		}
+	}
+	for ns, list := range bootstrappolicy.NamespaceRoles() {
+		for _, r := range list {
+			if err := createIfMissing(ctx, rbac.Roles(ns).Create, &r); err != nil {
+				return fmt.Errorf("role %s/%s: %w", ns, r.Name, err)
+			}
+		}
+	}
+	for ns, list := range bootstrappolicy.NamespaceRoleBindings() {
+		for _, b := range list {
+			if err := createIfMissing(ctx, rbac.RoleBindings(ns).Create, &b); err != nil {
+				return fmt.Errorf("rolebinding %s/%s: %w", ns, b.Name, err)
+			}
+		}
+	}
+	return nil
+}

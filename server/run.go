@@ -1,0 +1,263 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/apiserver/pkg/authentication/user"
+
+	"kite/datastore"
+	"kite/server/apiserver"
+	"kite/server/auth"
+	"kite/server/registry"
+	"kite/server/storage"
+)
+
+// Version is the Kubernetes version the server reports.
+var Version = "v1.37.2+kite"
+
+// Run starts the control plane and blocks until ctx is cancelled.
+func Run(ctx context.Context, cfg Config) error {
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return s.Wait()
+}
+
+// Running is a started server.
+type Running struct {
+	// PKI holds the certificates, including the admin client certificate.
+	PKI *auth.PKI
+	// URL is the loopback URL of the API server.
+	URL      string
+	ctx      context.Context
+	srv      *http.Server
+	serveErr chan error
+	stop     func()
+}
+
+// Wait blocks until the context given to Start ends (then shuts down
+// cleanly) or the API server fails.
+func (s *Running) Wait() error {
+	defer s.stop()
+	select {
+	case <-s.ctx.Done():
+	case err := <-s.serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("API server stopped: %w", err)
+		}
+	}
+	slog.Info("shutting down", "component", "server")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(shutdownCtx)
+	return nil
+}
+
+// Start brings the control plane up and returns once it is ready.
+func Start(ctx context.Context, cfg Config) (*Running, error) {
+	log := slog.Default().With("component", "server")
+	start := time.Now()
+	serverDir := filepath.Join(cfg.DataDir, "server")
+	if err := os.MkdirAll(serverDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", serverDir, err)
+	}
+	if _, err := ensureToken(serverDir, cfg.Token); err != nil {
+		return nil, err
+	}
+	pki, err := auth.EnsurePKI(auth.PKIOptions{
+		Dir:           filepath.Join(serverDir, "tls"),
+		NodeName:      cfg.NodeName,
+		NodeIPs:       uniqueIPs(cfg.NodeIP, cfg.AdvertiseAddress),
+		ServiceIP:     firstServiceIP(cfg.ServiceCIDR),
+		ClusterDomain: cfg.ClusterDomain,
+		TLSSANs:       cfg.TLSSANs,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("preparing certificates: %w", err)
+	}
+	tlsConfig, err := pki.ServingTLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	// Listen before anything slow, so a busy port fails fast and clients
+	// can poll /readyz while etcd starts.
+	addr := net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPSPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("port %d is already in use or cannot be bound on %s: %w", cfg.HTTPSPort, cfg.BindAddress, err)
+	}
+
+	client, closeStore, err := openDatastore(ctx, cfg, pki)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			ln.Close()
+			closeStore()
+		}
+	}()
+
+	cache := storage.NewCache(client)
+	api, err := apiserver.New(apiserver.Config{
+		Client:            client,
+		Cache:             cache,
+		Resources:         registry.All(),
+		AdvertiseHostPort: net.JoinHostPort(cfg.AdvertiseAddress.String(), strconv.Itoa(cfg.HTTPSPort)),
+		Authenticate:      authenticate,
+		ServiceCIDR:       cfg.ServiceCIDR,
+		NodePortBase:      cfg.NodePortRange.Base,
+		NodePortSize:      cfg.NodePortRange.Size,
+		Version:           versionInfo(),
+		EventTTLSeconds:   3600,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := cache.Start(ctx); err != nil {
+		return nil, err
+	}
+	srv := &http.Server{
+		Handler:           api,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(slog.Default().With("component", "https").Handler(), slog.LevelDebug),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(tls.NewListener(ln, tlsConfig)) }()
+
+	localURL := "https://" + net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(cfg.HTTPSPort))
+	if err := bootstrap(ctx, localURL, pki, cfg); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("creating bootstrap objects: %w", err)
+	}
+	if cfg.WriteKubeconfig != "" {
+		if err := auth.WriteKubeconfig(cfg.WriteKubeconfig, os.FileMode(cfg.WriteKubeconfigMode), localURL, pki); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("writing kubeconfig: %w", err)
+		}
+	}
+	api.SetReady()
+	log.Info("kite server is ready", "address", addr, "kubeconfig", cfg.WriteKubeconfig, "startup", time.Since(start).Round(time.Millisecond))
+	ok = true
+	return &Running{PKI: pki, URL: localURL, ctx: ctx, srv: srv, serveErr: serveErr, stop: closeStore}, nil
+}
+
+// openDatastore starts embedded etcd, or connects to --datastore-endpoint.
+func openDatastore(ctx context.Context, cfg Config, pki *auth.PKI) (*clientv3.Client, func(), error) {
+	if cfg.DatastoreEndpoint != "" {
+		c, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(cfg.DatastoreEndpoint, ","), DialTimeout: 5 * time.Second})
+		if err != nil {
+			return nil, nil, fmt.Errorf("connecting to datastore %s: %w", cfg.DatastoreEndpoint, err)
+		}
+		return c, func() { c.Close() }, nil
+	}
+	ds, err := datastore.Start(ctx, datastore.Config{
+		DataDir:        filepath.Join(cfg.DataDir, "server", "db"),
+		ClientPort:     cfg.EtcdClientPort,
+		PeerPort:       cfg.EtcdPeerPort,
+		CAFile:         pki.EtcdCAFile,
+		CertFile:       pki.EtcdServerCertFile,
+		KeyFile:        pki.EtcdServerKeyFile,
+		ClientCertFile: pki.EtcdClientCertFile,
+		ClientKeyFile:  pki.EtcdClientKeyFile,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return ds.Client(), func() {
+		if err := ds.Close(); err != nil {
+			slog.Warn("closing etcd", "component", "server", "err", err)
+		}
+	}, nil
+}
+
+// authenticate identifies callers by their client certificate.
+func authenticate(r *http.Request) (user.Info, bool) {
+	name, groups, ok := auth.UserFromRequest(r)
+	if !ok {
+		return nil, false
+	}
+	return &user.DefaultInfo{Name: name, Groups: groups}, true
+}
+
+func versionInfo() version.Info {
+	v := strings.TrimPrefix(Version, "v")
+	parts := strings.SplitN(v, ".", 3)
+	info := version.Info{GitVersion: Version, GoVersion: runtime.Version(), Compiler: runtime.Compiler, Platform: runtime.GOOS + "/" + runtime.GOARCH, GitTreeState: "clean"}
+	if len(parts) >= 2 {
+		info.Major, info.Minor = parts[0], parts[1]
+	}
+	return info
+}
+
+// ensureToken returns the cluster token, storing it (or a new random one)
+// at <data-dir>/server/token.
+func ensureToken(serverDir, given string) (string, error) {
+	path := filepath.Join(serverDir, "token")
+	if given == "" {
+		if data, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(data))) > 0 {
+			return strings.TrimSpace(string(data)), nil
+		}
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		given = hex.EncodeToString(b)
+	}
+	if err := os.WriteFile(path, []byte(given+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return given, nil
+}
+
+func firstServiceIP(cidr *net.IPNet) net.IP {
+	ip := make(net.IP, len(cidr.IP))
+	copy(ip, cidr.IP)
+	ip[len(ip)-1]++
+	return ip
+}
+
+func uniqueIPs(ips ...net.IP) []net.IP {
+	var out []net.IP
+	for _, ip := range ips {
+		if ip == nil {
+			continue
+		}
+		dup := false
+		for _, o := range out {
+			dup = dup || o.Equal(ip)
+		}
+		if !dup {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+func loopbackFor(bind string) string {
+	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() {
+		return bind
+	}
+	return "127.0.0.1"
+}
