@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -26,13 +28,21 @@ func (s *Server) admitCreate(ctx context.Context, h *resourceHandler, obj runtim
 		return nil
 	}
 	ns := objectMeta(obj).GetNamespace()
-	nsObj, err := s.handlerFor(namespacesGR).store.Get(ctx, "", ns)
+	nsObj, err := s.handlerFor(namespacesGR).store.Cached(ctx, "", ns)
 	if err != nil {
 		return err
 	}
 	if n := nsObj.(*api.Namespace); n.DeletionTimestamp != nil || n.Status.Phase == api.NamespaceTerminating {
-		return apierrors.NewForbidden(h.groupResource(), objectMeta(obj).GetName(),
+		err := apierrors.NewForbidden(h.groupResource(), objectMeta(obj).GetName(),
 			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
+		// Controllers recognise this error by its cause (upstream's
+		// NamespaceLifecycle admission adds it).
+		err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
+			Type:    corev1.NamespaceTerminatingCause,
+			Message: fmt.Sprintf("namespace %s is being terminated", ns),
+			Field:   "metadata.namespace",
+		})
+		return err
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apiserver/pkg/endpoints/handlers/negotiation"
 	"k8s.io/apiserver/pkg/registry/rest"
 	api "k8s.io/kubernetes/pkg/apis/core"
 
@@ -24,10 +25,18 @@ func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 		return nil, err
 	}
 	if len(body) > 0 {
+		// client-go sends DeleteOptions as protobuf for built-in kinds.
 		gvk := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
-		info, _ := runtime.SerializerInfoForMediaType(codecs.SupportedMediaTypes(), runtime.ContentTypeJSON)
-		if _, _, err := info.Serializer.Decode(body, &gvk, opts); err != nil {
+		info, err := negotiation.NegotiateInputSerializer(r, false, codecs)
+		if err != nil {
+			return nil, err
+		}
+		obj, _, err := info.Serializer.Decode(body, &gvk, opts)
+		if err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		if obj != opts {
+			return nil, apierrors.NewBadRequest("decoded object cannot be converted to DeleteOptions")
 		}
 	} else if err := parameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, opts); err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())

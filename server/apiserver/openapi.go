@@ -29,8 +29,9 @@ import (
 // type converter, all from openapi-gen's definitions of the built-in types
 // and a description of the served resources.
 //
-// Nothing is built until first asked for: the definitions, documents and
-// type converter cost seconds of CPU, and /readyz must not wait for them.
+// Nothing is built until first asked for: definitions, documents, their
+// encodings and the type converter together cost a few seconds of CPU, and
+// /readyz must not wait for them.
 // Each artifact is built once; Stats reports what building cost.
 type OpenAPI struct {
 	resources []*registry.Resource
@@ -62,7 +63,7 @@ type OpenAPIStats struct {
 	V3Definitions time.Duration // the v3 definitions shared by documents and type converter
 	V3            time.Duration // all /openapi/v3 documents built so far
 	V3Documents   int
-	TypeConverter time.Duration
+	TypeConverter time.Duration // includes the v3 definitions when built first
 }
 
 // NewOpenAPI describes resources; it builds nothing yet.
@@ -70,7 +71,8 @@ func NewOpenAPI(resources []*registry.Resource) *OpenAPI {
 	return &OpenAPI{resources: resources}
 }
 
-var openapiLog = slog.Default().With("component", "apiserver")
+// openapiLog is looked up on each use so that it follows slog.SetDefault.
+func openapiLog() *slog.Logger { return slog.Default().With("component", "apiserver") }
 
 // setup describes the routes and wires kube-openapi's handlers with lazy
 // sources; this part is cheap.
@@ -131,8 +133,10 @@ func (o *OpenAPI) ServeV3(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// handler3 takes the document key from the path; normalize it.
-	r = r.Clone(r.Context())
-	r.URL.Path = "/openapi/v3/" + key
+	if p := "/openapi/v3/" + key; r.URL.Path != p {
+		r = r.Clone(r.Context())
+		r.URL.Path = p
+	}
 	o.v3.HandleGroupVersion(w, r)
 }
 
@@ -163,7 +167,7 @@ func (o *OpenAPI) TypeConverter() (managedfields.TypeConverter, error) {
 		}
 		d := time.Since(start)
 		o.record(func(s *OpenAPIStats) { s.TypeConverter = d })
-		openapiLog.Info("built type converter", "duration", d, "models", len(schemas))
+		openapiLog().Info("built type converter", "duration", d, "models", len(schemas))
 	})
 	return o.tc, o.tcErr
 }
@@ -173,7 +177,7 @@ func (o *OpenAPI) TypeConverter() (managedfields.TypeConverter, error) {
 // server-side apply waits on it.
 func (o *OpenAPI) Warm() {
 	if _, err := o.TypeConverter(); err != nil {
-		openapiLog.Error("building type converter", "err", err)
+		openapiLog().Error("building type converter", "err", err)
 		return
 	}
 	// The index hashes, hence builds and encodes, every v3 document.
@@ -222,7 +226,7 @@ func (o *OpenAPI) buildV2() (*spec.Swagger, string, error) {
 	sw.Definitions = handler.PruneDefaults(sw.Definitions)
 	d := time.Since(start)
 	o.record(func(s *OpenAPIStats) { s.V2 = d })
-	openapiLog.Info("built OpenAPI v2", "duration", d, "paths", len(sw.Paths.Paths), "definitions", len(sw.Definitions))
+	openapiLog().Info("built OpenAPI v2", "duration", d, "paths", len(sw.Paths.Paths), "definitions", len(sw.Definitions))
 	return sw, "v2", nil
 }
 
@@ -243,7 +247,7 @@ func (o *OpenAPI) buildV3(key string) (*spec3.OpenAPI, error) {
 	}
 	d := time.Since(start)
 	o.record(func(s *OpenAPIStats) { s.V3 += d; s.V3Documents++ })
-	openapiLog.Debug("built OpenAPI v3 document", "path", key, "duration", d, "schemas", len(doc.Components.Schemas))
+	openapiLog().Debug("built OpenAPI v3 document", "path", key, "duration", d, "schemas", len(doc.Components.Schemas))
 	return doc, nil
 }
 
@@ -255,7 +259,7 @@ func (o *OpenAPI) v3ConfigLocked() *common.OpenAPIV3Config {
 		o.v3Defs = openapiV3Definitions(o.namer)
 		d := time.Since(start)
 		o.record(func(s *OpenAPIStats) { s.V3Definitions = d })
-		openapiLog.Info("built OpenAPI v3 definitions", "duration", d, "definitions", len(o.v3Defs))
+		openapiLog().Info("built OpenAPI v3 definitions", "duration", d, "definitions", len(o.v3Defs))
 	}
 	return openapiV3Config(o.namer, o.v3Defs)
 }

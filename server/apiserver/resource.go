@@ -39,7 +39,9 @@ type resourceHandler struct {
 func newResourceHandler(s *Server, r *registry.Resource) *resourceHandler {
 	h := &resourceHandler{s: s, res: r, fieldManagers: map[string]*managedfields.FieldManager{}}
 	if !r.Virtual {
-		codec := storage.NewCodec(r.StorageVersion, r.Group)
+		// Objects are decoded into the internal version of their storage
+		// group: events.k8s.io/v1 Events are core Events in etcd.
+		codec := storage.NewCodec(r.StorageVersion, r.StorageVersion.Group)
 		var ttl int64
 		if r.Kind == "Event" {
 			ttl = s.cfg.EventTTLSeconds

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -60,7 +61,6 @@ func (h *resourceHandler) createObject(r *http.Request, info requestInfo, obj ru
 	if h.res.Namespaced && m.GetNamespace() == "" {
 		m.SetNamespace(info.namespace)
 	}
-	m.SetResourceVersion("")
 	if err := h.s.admitCreate(ctx, h, obj); err != nil {
 		return nil, err
 	}
@@ -89,10 +89,20 @@ func (h *resourceHandler) validateAndStore(ctx context.Context, r *http.Request,
 		}
 		obj = fm.UpdateNoErrors(h.res.New(), obj, manager)
 	}
+	m := objectMeta(obj)
 	if dry {
+		// A dry run fails where the real create would.
+		if _, err := h.store.Get(ctx, m.GetNamespace(), m.GetName()); err == nil {
+			return nil, apierrors.NewAlreadyExists(h.groupResource(), m.GetName())
+		} else if !apierrors.IsNotFound(err) {
+			return nil, err
+		}
 		return obj, nil
 	}
-	m := objectMeta(obj)
+	if m.GetResourceVersion() != "" {
+		// kube-apiserver's storage refuses this with an internal error.
+		return nil, apierrors.NewInternalError(errors.New("resourceVersion should not be set on objects to be created"))
+	}
 	out, err := h.store.Create(ctx, m.GetNamespace(), m.GetName(), obj)
 	if err != nil {
 		return nil, rest.CheckGeneratedNameError(ctx, h.res.Strategy, err, obj)
@@ -191,6 +201,7 @@ func (h *resourceHandler) updateLoop(r *http.Request, info requestInfo, strategy
 			if err != nil {
 				return nil, err
 			}
+			objectMeta(obj).SetResourceVersion("")
 			return h.createObject(r, info, obj, applied)
 		}
 		obj, err := mutate(current)

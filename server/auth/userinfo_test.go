@@ -93,11 +93,21 @@ func TestUserFromRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			certs := tt.certs(t)
 			client := &http.Client{Transport: &http.Transport{
 				TLSClientConfig: &tls.Config{
-					RootCAs:      p.CAPool(),
-					Certificates: tt.certs(t),
-					ServerName:   "kubernetes.default.svc",
+					RootCAs:    p.CAPool(),
+					ServerName: "kubernetes.default.svc",
+					// Always present the certificate: with Certificates,
+					// Go's client silently withholds one whose issuer is not
+					// in the server's acceptable-CA list, and the foreign
+					// case would test nothing.
+					GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+						if len(certs) == 0 {
+							return &tls.Certificate{}, nil
+						}
+						return &certs[0], nil
+					},
 				},
 				ForceAttemptHTTP2: true,
 			}}

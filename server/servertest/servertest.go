@@ -4,9 +4,15 @@ package servertest
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"strconv"
 	"testing"
+	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -19,8 +25,11 @@ type Server struct {
 	Client  kubernetes.Interface
 	DataDir string
 	Running *server.Running
-	cancel  context.CancelFunc
-	done    chan error
+	// EtcdEndpoint is the URL of the embedded etcd member; EtcdClient
+	// connects to it with the server's etcd client certificate.
+	EtcdEndpoint string
+	cancel       context.CancelFunc
+	done         chan error
 }
 
 // Start starts a server that is stopped when the test ends.
@@ -44,7 +53,7 @@ func StartIn(dir string) (*Server, error) {
 	_, serviceCIDR, _ := net.ParseCIDR("10.43.0.0/16")
 	cfg := server.Config{
 		DataDir: dir, BindAddress: "127.0.0.1", HTTPSPort: ports[0],
-		AdvertiseAddress: net.ParseIP("127.0.0.1"), NodeName: "test-node", NodeIP: net.ParseIP("127.0.0.1"),
+		AdvertiseAddress: hostIP(), NodeName: "test-node", NodeIP: hostIP(),
 		ClusterCIDR: clusterCIDR, ServiceCIDR: serviceCIDR, ClusterDNS: net.ParseIP("10.43.0.10"), ClusterDomain: "cluster.local",
 		NodePortRange: server.PortRange{Base: 30000, Size: 2768}, DisableAgent: true,
 		EtcdClientPort: ports[1], EtcdPeerPort: ports[2],
@@ -65,9 +74,31 @@ func StartIn(dir string) (*Server, error) {
 		cancel()
 		return nil, err
 	}
-	s := &Server{Config: rc, Client: client, DataDir: dir, Running: running, cancel: cancel, done: make(chan error, 1)}
+	s := &Server{Config: rc, Client: client, DataDir: dir, Running: running, cancel: cancel, done: make(chan error, 1),
+		EtcdEndpoint: "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.EtcdClientPort))}
 	go func() { s.done <- running.Wait() }()
 	return s, nil
+}
+
+// EtcdClient returns a client of the server's etcd (for tests that need to
+// reach under the API, e.g. to compact); it is closed when the test ends.
+func (s *Server) EtcdClient(t testing.TB) *clientv3.Client {
+	t.Helper()
+	c, err := s.newEtcdClient()
+	if err != nil {
+		t.Fatalf("connecting to etcd: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (s *Server) newEtcdClient() (*clientv3.Client, error) {
+	pki := s.Running.PKI
+	tlsCfg, err := transport.TLSInfo{CertFile: pki.EtcdClientCertFile, KeyFile: pki.EtcdClientKeyFile, TrustedCAFile: pki.EtcdCAFile}.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("etcd client TLS: %w", err)
+	}
+	return clientv3.New(clientv3.Config{Endpoints: []string{s.EtcdEndpoint}, TLS: tlsCfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 }
 
 // Stop shuts the server down and waits for it.
@@ -97,4 +128,16 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// hostIP is a non-loopback address of this machine: the kubernetes
+// Endpoints may not point at loopback, as upstream validation insists.
+func hostIP() net.IP {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP
+		}
+	}
+	return net.ParseIP("192.0.2.1") // TEST-NET-1: never routed, only named
 }

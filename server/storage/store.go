@@ -55,6 +55,16 @@ func (s *Store) Prefix(ns string) string {
 // Key is the etcd key of one object.
 func (s *Store) Key(ns, name string) string { return s.Prefix(ns) + name }
 
+// Cached returns the object from the watch cache, falling back to a
+// consistent read from etcd when the cache does not hold it (yet). Callers
+// use it where a slightly stale object is fine but a missing one is not.
+func (s *Store) Cached(ctx context.Context, ns, name string) (runtime.Object, error) {
+	if obj, ok := s.cache.Get(s.storage, s.Key(ns, name)); ok {
+		return obj, nil
+	}
+	return s.Get(ctx, ns, name)
+}
+
 // Get reads one object straight from etcd (a consistent read).
 func (s *Store) Get(ctx context.Context, ns, name string) (runtime.Object, error) {
 	resp, err := s.client.Get(ctx, s.Key(ns, name))

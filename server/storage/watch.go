@@ -235,3 +235,18 @@ func (c *Cache) Matches(storageResource string, obj runtime.Object, pred Predica
 	}
 	return pred.matches(e), nil
 }
+
+// Get returns the cached object at key, if the cache holds it.
+func (c *Cache) Get(storageResource, key string) (runtime.Object, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	rc := c.resources[storageResource]
+	if rc == nil {
+		return nil, false
+	}
+	e, ok := rc.items.Get(&entry{key: key})
+	if !ok {
+		return nil, false
+	}
+	return e.obj, true
+}

@@ -1,0 +1,210 @@
+// Command bench starts a real `kite server` and prints the figures the
+// server foundation is judged by: time to /readyz, idle memory, create
+// throughput, list latency and create-to-watch latency. `make bench` runs it.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func main() {
+	bin := flag.String("kite", os.Getenv("KITE_BIN"), "kite binary")
+	idle := flag.Duration("idle", 30*time.Second, "idle time before reading RSS")
+	flag.Parse()
+	if *bin == "" {
+		fail(fmt.Errorf("set KITE_BIN or -kite"))
+	}
+	dir, err := os.MkdirTemp("", "kite-bench-")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+
+	fresh, srv := startServer(*bin, dir)
+	srv.stop()
+	restart, srv := startServer(*bin, dir)
+	defer srv.stop()
+	fmt.Printf("readyz after exec:       first start %v, restart %v\n", fresh.Round(time.Millisecond), restart.Round(time.Millisecond))
+
+	time.Sleep(*idle)
+	fmt.Printf("RSS after %v idle:      %.1f MB\n", *idle, rssMB(srv.cmd.Process.Pid))
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kite.yaml"))
+	if err != nil {
+		fail(err)
+	}
+	cfg.QPS, cfg.Burst = -1, 0
+	client := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+
+	rate, p99 := createConfigMaps(ctx, client, "bench-a", 2000, 8)
+	fmt.Printf("ConfigMap creates:       %.0f/s from 8 workers over 2000, p99 %v\n", rate, p99.Round(100*time.Microsecond))
+
+	createConfigMaps(ctx, client, "bench-b", 8000, 8)
+	p50 := listLatency(ctx, client, 20)
+	fmt.Printf("list of 10,000 CMs:      p50 %v\n", p50.Round(100*time.Microsecond))
+
+	w50, w99 := watchLatency(ctx, client, 500)
+	fmt.Printf("create->watch event:     p50 %v, p99 %v over 500\n", w50.Round(10*time.Microsecond), w99.Round(10*time.Microsecond))
+	fmt.Printf("RSS after the load:      %.1f MB\n", rssMB(srv.cmd.Process.Pid))
+}
+
+type server struct{ cmd *exec.Cmd }
+
+func (s server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Wait()
+}
+
+// startServer execs kite and returns how long /readyz took to answer 200.
+func startServer(bin, dir string) (time.Duration, server) {
+	port := freePort()
+	cmd := exec.Command(bin, "server", "--disable-agent", "--data-dir", dir,
+		"--write-kubeconfig", filepath.Join(dir, "kite.yaml"), "--https-listen-port", strconv.Itoa(port),
+		"--etcd-client-port", strconv.Itoa(freePort()), "--etcd-peer-port", strconv.Itoa(freePort()))
+	log, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		fail(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		fail(err)
+	}
+	url := fmt.Sprintf("https://127.0.0.1:%d/readyz", port)
+	for time.Since(start) < time.Minute {
+		if resp, err := hc.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start), server{cmd}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fail(fmt.Errorf("server did not become ready; see %s", log.Name()))
+	return 0, server{}
+}
+
+func createConfigMaps(ctx context.Context, client kubernetes.Interface, prefix string, n, workers int) (perSecond float64, p99 time.Duration) {
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", prefix, i)}, Data: map[string]string{"key": "value"}}
+				t := time.Now()
+				if _, err := client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+					fail(err)
+				}
+				lat[i] = time.Since(t)
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	return float64(n) / elapsed.Seconds(), percentile(lat, 0.99)
+}
+
+func listLatency(ctx context.Context, client kubernetes.Interface, runs int) time.Duration {
+	var lat []time.Duration
+	for i := 0; i < runs; i++ {
+		t := time.Now()
+		list, err := client.CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			fail(err)
+		}
+		lat = append(lat, time.Since(t))
+		if len(list.Items) < 10000 {
+			fail(fmt.Errorf("listed %d ConfigMaps, want 10000", len(list.Items)))
+		}
+	}
+	return percentile(lat, 0.5)
+}
+
+func watchLatency(ctx context.Context, client kubernetes.Interface, n int) (p50, p99 time.Duration) {
+	ns := "bench-watch"
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		fail(err)
+	}
+	list, err := client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		fail(err)
+	}
+	w, err := client.CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		fail(err)
+	}
+	defer w.Stop()
+	var lat []time.Duration
+	for i := 0; i < n; i++ {
+		t := time.Now()
+		if _, err := client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("w-%d", i)}}, metav1.CreateOptions{}); err != nil {
+			fail(err)
+		}
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Added && ev.Object.(*corev1.ConfigMap).Name == fmt.Sprintf("w-%d", i) {
+				lat = append(lat, time.Since(t))
+				break
+			}
+		}
+	}
+	return percentile(lat, 0.5), percentile(lat, 0.99)
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[int(float64(len(s)-1)*p)]
+}
+
+func rssMB(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		fail(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fail(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
