@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the core/v1 Endpoints of the kubernetes Service are part of the API clients still read.
+
 package server
 
 import (
@@ -6,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -141,33 +144,48 @@ func ensureBootstrapRBAC(ctx context.Context, client kubernetes.Interface) error
 	for _, b := range bindings.Items {
 		existing["crb/"+b.Name] = true
 	}
+	// Creating a hundred roles one after another would dominate a first
+	// start; a few at a time keeps it short without flooding etcd.
+	var creates []func() error
 	for _, r := range append(bootstrappolicy.ClusterRoles(), bootstrappolicy.ControllerRoles()...) {
 		if !existing["cr/"+r.Name] {
-			if err := createIfMissing(ctx, rbac.ClusterRoles().Create, &r); err != nil {
-				return fmt.Errorf("clusterrole %s: %w", r.Name, err)
-			}
+			creates = append(creates, func() error {
+				return wrapName("clusterrole", r.Name, createIfMissing(ctx, rbac.ClusterRoles().Create, &r))
+			})
 		}
 	}
 	for _, b := range append(bootstrappolicy.ClusterRoleBindings(), bootstrappolicy.ControllerRoleBindings()...) {
 		if !existing["crb/"+b.Name] {
-			if err := createIfMissing(ctx, rbac.ClusterRoleBindings().Create, &b); err != nil {
-				return fmt.Errorf("clusterrolebinding %s: %w", b.Name, err)
-			}
+			creates = append(creates, func() error {
+				return wrapName("clusterrolebinding", b.Name, createIfMissing(ctx, rbac.ClusterRoleBindings().Create, &b))
+			})
 		}
 	}
 	for ns, list := range bootstrappolicy.NamespaceRoles() {
 		for _, r := range list {
-			if err := createIfMissing(ctx, rbac.Roles(ns).Create, &r); err != nil {
-				return fmt.Errorf("role %s/%s: %w", ns, r.Name, err)
-			}
+			creates = append(creates, func() error {
+				return wrapName("role", ns+"/"+r.Name, createIfMissing(ctx, rbac.Roles(ns).Create, &r))
+			})
 		}
 	}
 	for ns, list := range bootstrappolicy.NamespaceRoleBindings() {
 		for _, b := range list {
-			if err := createIfMissing(ctx, rbac.RoleBindings(ns).Create, &b); err != nil {
-				return fmt.Errorf("rolebinding %s/%s: %w", ns, b.Name, err)
-			}
+			creates = append(creates, func() error {
+				return wrapName("rolebinding", ns+"/"+b.Name, createIfMissing(ctx, rbac.RoleBindings(ns).Create, &b))
+			})
 		}
+	}
+	var g errgroup.Group
+	g.SetLimit(8)
+	for _, create := range creates {
+		g.Go(create)
+	}
+	return g.Wait()
+}
+
+func wrapName(kind, name string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", kind, name, err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -133,6 +134,8 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if err != nil {
 		return nil, err
 	}
+	prepared := make(chan error, 1)
+	go func() { prepared <- api.Prepare() }()
 	if err := cache.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -159,6 +162,16 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	}
 	api.SetReady()
 	log.Info("kite server is ready", "address", addr, "kubeconfig", cfg.WriteKubeconfig, "startup", time.Since(start).Round(time.Millisecond))
+	go func() {
+		if err := <-prepared; err != nil {
+			log.Error("preparing the API server", "err", err)
+		}
+		// Startup leaves tens of megabytes of garbage (certificates,
+		// schemas, bootstrap objects); hand it back to the OS now rather
+		// than at the next periodic GC.
+		debug.FreeOSMemory()
+		releaseStartupCode()
+	}()
 	ok = true
 	return &Running{PKI: pki, URL: localURL, ctx: ctx, srv: srv, serveErr: serveErr, stop: closeStore}, nil
 }

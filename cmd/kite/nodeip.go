@@ -12,7 +12,7 @@ import (
 // substitute a fixed one.
 type hostInfo interface {
 	Hostname() (string, error)
-	DefaultIP() net.IP
+	DefaultIP() net.IP // nil when the machine has no usable address
 }
 
 type systemHost struct{}
@@ -21,7 +21,9 @@ func (systemHost) Hostname() (string, error) { return os.Hostname() }
 
 // DefaultIP picks the node's address the way a user would: the IPv4
 // address of the interface that carries the default route, else the first
-// non-loopback IPv4 address, else loopback (a machine with no network).
+// non-loopback IPv4 address, else nil. Loopback is never a fallback: pods
+// cannot reach the host's 127.0.0.1 and the kubernetes Service's endpoints
+// may not be loopback, so a server on it could never work.
 func (systemHost) DefaultIP() net.IP {
 	if f, err := os.Open("/proc/net/route"); err == nil {
 		iface := defaultRouteInterface(f)
@@ -30,10 +32,7 @@ func (systemHost) DefaultIP() net.IP {
 			return ip
 		}
 	}
-	if ip := firstNonLoopbackIPv4(); ip != nil {
-		return ip
-	}
-	return net.IPv4(127, 0, 0, 1)
+	return firstNonLoopbackIPv4()
 }
 
 // defaultRouteInterface returns the interface of the IPv4 default route
@@ -64,7 +63,7 @@ func interfaceIPv4(name string) net.IP {
 	if err != nil {
 		return nil
 	}
-	return firstIPv4(addrs, false)
+	return firstIPv4(addrs)
 }
 
 func firstNonLoopbackIPv4() net.IP {
@@ -72,17 +71,17 @@ func firstNonLoopbackIPv4() net.IP {
 	if err != nil {
 		return nil
 	}
-	return firstIPv4(addrs, true)
+	return firstIPv4(addrs)
 }
 
-func firstIPv4(addrs []net.Addr, skipLoopback bool) net.IP {
+func firstIPv4(addrs []net.Addr) net.IP {
 	for _, a := range addrs {
 		ipnet, ok := a.(*net.IPNet)
 		if !ok {
 			continue
 		}
 		ip := ipnet.IP.To4()
-		if ip == nil || (skipLoopback && ip.IsLoopback()) || ip.IsLinkLocalUnicast() {
+		if ip == nil || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
 			continue
 		}
 		return ip

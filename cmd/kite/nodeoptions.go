@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,15 +31,18 @@ func checkNodeOptions(o *serverOptions, host hostInfo, cfg *server.Config) error
 	}
 	cfg.NodeName = name
 
+	var err error
 	if o.nodeIP == "" {
-		cfg.NodeIP = host.DefaultIP()
-	} else if cfg.NodeIP = parseHostIP(o.nodeIP); cfg.NodeIP == nil {
-		return fmt.Errorf("--node-ip %q is not a usable IP address", o.nodeIP)
+		if cfg.NodeIP = host.DefaultIP(); cfg.NodeIP == nil {
+			return errors.New("this machine has no non-loopback IPv4 address to use as the node IP; set --node-ip")
+		}
+	} else if cfg.NodeIP, err = parseHostIP("--node-ip", o.nodeIP); err != nil {
+		return err
 	}
 	if o.advertiseAddress == "" {
 		cfg.AdvertiseAddress = cfg.NodeIP
-	} else if cfg.AdvertiseAddress = parseHostIP(o.advertiseAddress); cfg.AdvertiseAddress == nil {
-		return fmt.Errorf("--advertise-address %q is not a usable IP address", o.advertiseAddress)
+	} else if cfg.AdvertiseAddress, err = parseHostIP("--advertise-address", o.advertiseAddress); err != nil {
+		return err
 	}
 
 	for _, san := range o.tlsSANs {
@@ -78,17 +82,23 @@ func checkNodeOptions(o *serverOptions, host hostInfo, cfg *server.Config) error
 	return nil
 }
 
-// parseHostIP accepts an address a node can actually be reached at: not
-// 0.0.0.0 or ::.
-func parseHostIP(s string) net.IP {
+// parseHostIP accepts an address other nodes and pods can reach this node
+// at: not 0.0.0.0 or ::, and not loopback, which pods cannot reach on the
+// host and which the kubernetes Service's endpoints may not hold.
+func parseHostIP(flag, s string) (net.IP, error) {
 	ip := net.ParseIP(strings.TrimSpace(s))
-	if ip == nil || ip.IsUnspecified() {
-		return nil
+	switch {
+	case ip == nil:
+		return nil, fmt.Errorf("%s %q is not an IP address", flag, s)
+	case ip.IsUnspecified():
+		return nil, fmt.Errorf("%s %s is not an address other machines can reach; use this machine's network address", flag, ip)
+	case ip.IsLoopback():
+		return nil, fmt.Errorf("%s %s is a loopback address, which pods and other nodes cannot reach; use this machine's network address", flag, ip)
 	}
 	if ip4 := ip.To4(); ip4 != nil {
-		return ip4
+		return ip4, nil
 	}
-	return ip
+	return ip, nil
 }
 
 // checkLabel accepts key=value with Kubernetes label syntax.

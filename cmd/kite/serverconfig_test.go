@@ -39,8 +39,11 @@ func TestValidation(t *testing.T) {
 		{name: "etcd port clashes with api", args: []string{"--etcd-client-port", "6443"}, wantErr: "--etcd-client-port 6443 is the same as --https-listen-port"},
 		{name: "etcd ports clash", args: []string{"--etcd-peer-port", "2379"}, wantErr: "--etcd-peer-port 2379 is the same as --etcd-client-port"},
 		{name: "bind address", args: []string{"--bind-address", "localhost"}, wantErr: `--bind-address "localhost" is not an IP address`},
-		{name: "node ip unspecified", args: []string{"--node-ip", "0.0.0.0"}, wantErr: `--node-ip "0.0.0.0" is not a usable IP address`},
-		{name: "advertise address", args: []string{"--advertise-address", "host"}, wantErr: `--advertise-address "host" is not a usable IP address`},
+		{name: "node ip unspecified", args: []string{"--node-ip", "0.0.0.0"}, wantErr: "--node-ip 0.0.0.0 is not an address other machines can reach; use this machine's network address"},
+		{name: "node ip loopback", args: []string{"--node-ip", "127.0.0.1"}, wantErr: "--node-ip 127.0.0.1 is a loopback address, which pods and other nodes cannot reach; use this machine's network address"},
+		{name: "node ip garbage", args: []string{"--node-ip", "node1"}, wantErr: `--node-ip "node1" is not an IP address`},
+		{name: "advertise address", args: []string{"--advertise-address", "host"}, wantErr: `--advertise-address "host" is not an IP address`},
+		{name: "advertise address loopback", args: []string{"--advertise-address", "::1"}, wantErr: "--advertise-address ::1 is a loopback address, which pods and other nodes cannot reach; use this machine's network address"},
 		{name: "node name", args: []string{"--node-name", "web_1"}, wantErr: `node name "web_1" is not a lower-case DNS name (letters, digits, '-', '.'); set --node-name`},
 		{name: "tls san", args: []string{"--tls-san", "bad name"}, wantErr: `--tls-san "bad name" is neither an IP address nor a DNS name`},
 		{name: "kubeconfig mode not octal", args: []string{"--write-kubeconfig-mode", "0999"}, wantErr: `--write-kubeconfig-mode "0999" is not a file mode; use octal such as 0600 or 0644`},
@@ -116,6 +119,18 @@ func TestNormalisation(t *testing.T) {
 	// A /30 has no 10th address; the DNS IP falls back to the second host.
 	if cfg.ClusterDNS.String() != "10.43.0.2" {
 		t.Errorf("cluster dns %v", cfg.ClusterDNS)
+	}
+}
+
+func TestNoUsableNodeIP(t *testing.T) {
+	o, flags := newServerFlags()
+	if err := flags.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := buildServerConfig(o, fakeHost{name: "node-1"})
+	want := "this machine has no non-loopback IPv4 address to use as the node IP; set --node-ip"
+	if errString(err) != want {
+		t.Errorf("error %q, want %q", errString(err), want)
 	}
 }
 

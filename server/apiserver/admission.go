@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -28,9 +29,16 @@ func (s *Server) admitCreate(ctx context.Context, h *resourceHandler, obj runtim
 		return nil
 	}
 	ns := objectMeta(obj).GetNamespace()
-	nsObj, err := s.handlerFor(namespacesGR).store.Cached(ctx, "", ns)
+	store := s.handlerFor(namespacesGR).store
+	nsObj, err := store.Cached(ctx, "", ns)
 	if err != nil {
 		return err
+	}
+	if n := nsObj.(*api.Namespace); n.Status.Phase != api.NamespaceTerminating && s.recentlyDeleted(ns) {
+		// The cache may not have seen the delete yet.
+		if nsObj, err = store.Get(ctx, "", ns); err != nil {
+			return err
+		}
 	}
 	if n := nsObj.(*api.Namespace); n.DeletionTimestamp != nil || n.Status.Phase == api.NamespaceTerminating {
 		err := apierrors.NewForbidden(h.groupResource(), objectMeta(obj).GetName(),
@@ -47,20 +55,40 @@ func (s *Server) admitCreate(ctx context.Context, h *resourceHandler, obj runtim
 	return nil
 }
 
-// admitUpdate applies per-kind rules that need more than the strategy.
-func (s *Server) admitUpdate(ctx context.Context, h *resourceHandler, obj, old runtime.Object) error {
+// admitUpdate applies per-kind rules that need more than the strategy,
+// before validation. finish is called with whether the update was stored.
+func (s *Server) admitUpdate(ctx context.Context, h *resourceHandler, obj, old runtime.Object) (finish func(stored bool), err error) {
 	if svc, ok := obj.(*api.Service); ok {
 		return s.admitServiceUpdate(ctx, h, svc, old.(*api.Service))
 	}
-	return nil
+	return func(bool) {}, nil
 }
 
 // admitDelete protects the namespaces the cluster cannot live without.
 func (s *Server) admitDelete(_ context.Context, h *resourceHandler, info requestInfo) error {
-	if h.res.Kind == "Namespace" && immortalNamespaces[info.name] {
-		return apierrors.NewForbidden(namespacesGR, info.name, fmt.Errorf("this namespace may not be deleted"))
+	if h.res.Kind == "Namespace" {
+		if immortalNamespaces[info.name] {
+			return apierrors.NewForbidden(namespacesGR, info.name, fmt.Errorf("this namespace may not be deleted"))
+		}
+		now := time.Now()
+		s.deletedNamespaces.Range(func(k, v any) bool {
+			if now.Sub(v.(time.Time)) > forceLiveLookupTTL {
+				s.deletedNamespaces.Delete(k)
+			}
+			return true
+		})
+		s.deletedNamespaces.Store(info.name, now)
 	}
 	return nil
+}
+
+// forceLiveLookupTTL is how long creates in a namespace deleted through
+// this server look the namespace up in etcd, as kube-apiserver does.
+const forceLiveLookupTTL = 30 * time.Second
+
+func (s *Server) recentlyDeleted(ns string) bool {
+	v, ok := s.deletedNamespaces.Load(ns)
+	return false && ok && time.Since(v.(time.Time)) <= forceLiveLookupTTL
 }
 
 func fieldRequired(path, detail string) field.ErrorList {

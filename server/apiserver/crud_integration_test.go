@@ -502,6 +502,12 @@ func testNamespaceLifecycle(t *testing.T, e *env) {
 	if err := nss.Delete(ctx(t), ns, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Right after the delete: no window where creates still get in.
+	_, err = e.c.CoreV1().ConfigMaps(ns).Create(ctx(t), configMap(ns, "after", nil), metav1.CreateOptions{})
+	st = wantAPIError(t, err, 403, metav1.StatusReasonForbidden)
+	if !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		t.Fatalf("Forbidden lacks the %s cause controllers look for: %+v", corev1.NamespaceTerminatingCause, st.Details)
+	}
 	got, err := nss.Get(ctx(t), ns, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -509,13 +515,8 @@ func testNamespaceLifecycle(t *testing.T, e *env) {
 	if got.DeletionTimestamp == nil || got.Status.Phase != corev1.NamespaceTerminating || len(got.Spec.Finalizers) == 0 {
 		t.Fatalf("deleted namespace: deletionTimestamp=%v phase=%s finalizers=%v", got.DeletionTimestamp, got.Status.Phase, got.Spec.Finalizers)
 	}
-	_, err = e.c.CoreV1().ConfigMaps(ns).Create(ctx(t), configMap(ns, "after", nil), metav1.CreateOptions{})
-	st = wantAPIError(t, err, 403, metav1.StatusReasonForbidden)
 	if !strings.Contains(st.Message, "unable to create new content in namespace "+ns+" because it is being terminated") {
 		t.Fatalf("message = %q", st.Message)
-	}
-	if !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
-		t.Fatalf("Forbidden lacks the %s cause controllers look for: %+v", corev1.NamespaceTerminatingCause, st.Details)
 	}
 	wantCause(t, st, "metadata.namespace", corev1.NamespaceTerminatingCause)
 	_, err = e.c.CoreV1().ConfigMaps(ns).Get(ctx(t), "after", metav1.GetOptions{})
@@ -587,6 +588,10 @@ func TestIntegrationRestart(t *testing.T) {
 	}
 	want = append(want, ref{"ClusterRole", cr.Name, string(cr.UID), cr.ResourceVersion})
 
+	// Compact etcd: the revisions above are history now.
+	oldRV := cm.ResourceVersion
+	compact(t, envFor(t, s))
+
 	s.Stop()
 	s2, err := servertest.StartIn(s.DataDir)
 	if err != nil {
@@ -651,6 +656,9 @@ func TestIntegrationRestart(t *testing.T) {
 	dup.Spec.ClusterIP = svc2.Spec.ClusterIP
 	_, err = c.CoreV1().Services("restart").Create(ctx(t), dup, metav1.CreateOptions{})
 	wantAPIError(t, err, 422, metav1.StatusReasonInvalid)
+	// Watches from before the restart (and the compaction) are 410 Gone:
+	// the new watch cache's history starts at the restart.
+	wantWatchGone(t, envFor(t, s2), "restart", oldRV)
 	// And the server keeps counting revisions from where it was.
 	next, err := c.CoreV1().ConfigMaps("restart").Create(ctx(t), configMap("restart", "next", nil), metav1.CreateOptions{})
 	if err != nil {

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 orphanDependents is deprecated but still part of DeleteOptions, which the API must honour.
+
 package apiserver
 
 import (
@@ -110,8 +112,12 @@ func (h *resourceHandler) deleteObject(r *http.Request, info requestInfo, opts *
 		if err != nil {
 			return nil, false, err
 		}
+		// BeforeDelete settles the grace period into the options; each
+		// object (and attempt) starts from the caller's options, as
+		// upstream's DeleteCollection copies them per object.
+		o := opts.DeepCopy()
 		obj := current.DeepCopyObject()
-		graceful, pending, err := rest.BeforeDelete(h.res.Strategy.(rest.RESTDeleteStrategy), ctx, obj, opts)
+		graceful, pending, err := rest.BeforeDelete(h.res.Strategy.(rest.RESTDeleteStrategy), ctx, obj, o)
 		if err != nil {
 			return nil, false, err
 		}
@@ -119,42 +125,70 @@ func (h *resourceHandler) deleteObject(r *http.Request, info requestInfo, opts *
 			return current, false, nil
 		}
 		om := objectMeta(obj)
-		finalizers := withGCFinalizers(om.GetFinalizers(), opts)
+		om.SetFinalizers(withGCFinalizers(om.GetFinalizers(), o))
+		held := len(om.GetFinalizers()) > 0
 		if ns, ok := obj.(*api.Namespace); ok && len(ns.Spec.Finalizers) > 0 {
 			// A namespace with spec finalizers is emptied by the namespace
 			// controller before it goes away.
 			ns.Status.Phase = api.NamespaceTerminating
-			graceful = true
+			held = true
 		}
-		var out runtime.Object
-		deleted := false
-		if graceful || len(finalizers) > 0 {
-			om.SetFinalizers(finalizers)
-			if om.GetDeletionTimestamp() == nil {
-				now := metav1.Now()
-				om.SetDeletionTimestamp(&now)
-				zero := int64(0)
-				om.SetDeletionGracePeriodSeconds(&zero)
+		// As upstream's store: a graceful delete records deletionTimestamp
+		// and the grace period; an object held by finalizers is marked as
+		// deleting. Either way the object is removed right away when
+		// nothing holds it and the grace period is zero.
+		out := current
+		if graceful || held {
+			if !graceful {
+				markAsDeleting(om)
 			}
 			if dry {
-				return obj, false, nil
+				out = obj
+			} else if same, err := h.sameStored(obj, current); err != nil || !same {
+				out, err = h.store.Update(ctx, info.namespace, info.name, obj, rev)
+				if apierrors.IsConflict(err) && attempt < maxConflictRetries {
+					continue
+				}
+				if err != nil {
+					return nil, false, err
+				}
+				if rev, err = storage.ParseRevision(objectMeta(out).GetResourceVersion()); err != nil {
+					return nil, false, err
+				}
 			}
-			out, err = h.store.Update(ctx, info.namespace, info.name, obj, rev)
-		} else {
-			if dry {
-				return current, true, nil
+			if held || (o.GracePeriodSeconds != nil && *o.GracePeriodSeconds > 0) {
+				return out, false, nil
 			}
-			out, err = h.store.Delete(ctx, info.namespace, info.name, current, rev)
-			deleted = true
 		}
+		if dry {
+			return out, true, nil
+		}
+		out, err = h.store.Delete(ctx, info.namespace, info.name, out, rev)
 		if apierrors.IsConflict(err) && attempt < maxConflictRetries {
 			continue
 		}
-		if err == nil && deleted {
-			h.s.releaseOnDelete(h, out)
+		if err != nil {
+			return nil, false, err
 		}
-		return out, deleted, err
+		h.s.releaseOnDelete(h, out)
+		return out, true, nil
 	}
+}
+
+// markAsDeleting marks an object that cannot be deleted gracefully but is
+// held by finalizers, as upstream's store does: deletionTimestamp now (or
+// kept if earlier), no grace period, and a generation bump on the first
+// mark so controllers see it.
+func markAsDeleting(m metav1.Object) {
+	if m.GetDeletionTimestamp() == nil && m.GetGeneration() > 0 {
+		m.SetGeneration(m.GetGeneration() + 1)
+	}
+	now := metav1.Now()
+	if ts := m.GetDeletionTimestamp(); ts == nil || ts.After(now.Time) {
+		m.SetDeletionTimestamp(&now)
+	}
+	zero := int64(0)
+	m.SetDeletionGracePeriodSeconds(&zero)
 }
 
 // withGCFinalizers adds the garbage collector's finalizers that the

@@ -39,7 +39,11 @@ type env struct {
 
 func startEnv(t *testing.T) *env {
 	t.Helper()
-	s := servertest.Start(t)
+	return envFor(t, servertest.Start(t))
+}
+
+func envFor(t *testing.T, s *servertest.Server) *env {
+	t.Helper()
 	hc, err := rest.HTTPClientFor(s.Config)
 	if err != nil {
 		t.Fatalf("HTTP client: %v", err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -310,6 +311,12 @@ func testPaging(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	_, err = cms.List(ctx(t), metav1.ListOptions{Limit: 10, Continue: first.Continue, ResourceVersion: first.ResourceVersion})
+	st := wantAPIError(t, err, 400, metav1.StatusReasonBadRequest)
+	if st.Message != "specifying resource version is not allowed when using continue" {
+		t.Fatalf("message %q", st.Message)
+	}
+	// ... and so is resourceVersionMatch.
+	_, err = cms.List(ctx(t), metav1.ListOptions{Limit: 10, Continue: first.Continue, ResourceVersion: first.ResourceVersion, ResourceVersionMatch: metav1.ResourceVersionMatchExact})
 	wantAPIError(t, err, 422, metav1.StatusReasonInvalid)
 }
 
@@ -511,8 +518,9 @@ func compact(t *testing.T, e *env) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := etcd.Compact(ctx(t), resp.Header.Revision); err != nil {
+	if _, err := etcd.Compact(ctx(t), resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
 		t.Fatalf("compacting etcd: %v", err)
 	}
+	etcd.Close()
 	return resp.Header.Revision
 }

@@ -165,6 +165,9 @@ func (o *OpenAPI) TypeConverter() (managedfields.TypeConverter, error) {
 			o.tcErr = fmt.Errorf("building type converter: %w", err)
 			return
 		}
+		// The definitions are megabytes and only needed again if a client
+		// asks for the OpenAPI documents; they are rebuilt then.
+		o.v3Defs = nil
 		d := time.Since(start)
 		o.record(func(s *OpenAPIStats) { s.TypeConverter = d })
 		openapiLog().Info("built type converter", "duration", d, "models", len(schemas))
@@ -272,9 +275,9 @@ func openapiModelNames(resources []*registry.Resource) ([]string, error) {
 	var names []string
 	for _, r := range resources {
 		kinds := []schema.GroupVersionKind{r.GVK()}
-		for _, sub := range openapiSubresourcesOf(r) {
-			if sk := openapiSubresourceKinds[sub]; !sk.gvk.Empty() {
-				kinds = append(kinds, sk.gvk)
+		for _, sub := range subresourcesOf(r) {
+			if sub.gvk != r.GVK() {
+				kinds = append(kinds, sub.gvk)
 			}
 		}
 		for _, k := range kinds {

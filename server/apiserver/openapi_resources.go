@@ -37,32 +37,6 @@ var openapiPatchTypes = []string{
 	string(types.ApplyYAMLPatchType),
 }
 
-// openapiSubresourceKinds are the subresources Kite serves: the verbs each
-// supports and the kind it reads and writes (empty: the parent's kind).
-var openapiSubresourceKinds = map[string]struct {
-	verbs []string
-	gvk   schema.GroupVersionKind
-}{
-	"status":   {verbs: []string{"get", "update", "patch"}},
-	"scale":    {verbs: []string{"get", "update", "patch"}, gvk: schema.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}},
-	"binding":  {verbs: []string{"create"}, gvk: schema.GroupVersionKind{Version: "v1", Kind: "Binding"}},
-	"eviction": {verbs: []string{"create"}, gvk: schema.GroupVersionKind{Group: "policy", Version: "v1", Kind: "Eviction"}},
-	"finalize": {verbs: []string{"update"}},
-}
-
-// openapiDeleteReturnsObject lists the resources whose DELETE answers with
-// the deleted object rather than a Status, as kube-apiserver's stores do.
-var openapiDeleteReturnsObject = map[schema.GroupResource]bool{
-	{Resource: "pods"}:                                    true,
-	{Resource: "services"}:                                true,
-	{Resource: "persistentvolumes"}:                       true,
-	{Resource: "persistentvolumeclaims"}:                  true,
-	{Resource: "podtemplates"}:                            true,
-	{Resource: "resourcequotas"}:                          true,
-	{Resource: "serviceaccounts"}:                         true,
-	{Group: "storage.k8s.io", Resource: "storageclasses"}: true,
-}
-
 // openapiMedia is what the server negotiates: the encodings of single
 // responses and those of watch streams.
 type openapiMedia struct{ types, stream []string }
@@ -178,13 +152,10 @@ func openapiResourceRoutes(r *registry.Resource, m openapiMedia) ([]common.Route
 		routes = append(routes, rt)
 	}
 
-	for _, name := range openapiSubresourcesOf(r) {
-		sk, ok := openapiSubresourceKinds[name]
-		if !ok {
-			return nil, fmt.Errorf("no OpenAPI description of subresource %q", name)
-		}
+	for _, sk := range subresourcesOf(r) {
+		name := sk.name
 		st := &openapiTarget{res: r, sub: name, gvk: r.GVK(), obj: obj, verbs: map[string]bool{}, media: m}
-		if !sk.gvk.Empty() {
+		if sk.gvk != r.GVK() {
 			st.gvk = sk.gvk
 			if st.obj, err = legacyscheme.Scheme.New(sk.gvk); err != nil {
 				return nil, err
@@ -202,18 +173,6 @@ func openapiResourceRoutes(r *registry.Resource, m openapiMedia) ([]common.Route
 		}
 	}
 	return routes, nil
-}
-
-// openapiSubresourcesOf names r's subresources.
-func openapiSubresourcesOf(r *registry.Resource) []string {
-	var out []string
-	if r.Status != nil {
-		out = append(out, "status")
-	}
-	if r.Scale {
-		out = append(out, "scale")
-	}
-	return append(out, r.Subresources...)
 }
 
 func openapiNameParam(kind string) common.Parameter {
@@ -309,7 +268,7 @@ func (t *openapiTarget) route(a openapiAction) (*openapiRoute, error) {
 		rt.method, prefix = http.MethodDelete, "delete"
 		rt.doc = "delete" + article + kind
 		var deleted interface{} = metav1.Status{}
-		if openapiDeleteReturnsObject[r.GVR().GroupResource()] {
+		if r.ReturnDeletedObject {
 			deleted = t.obj
 		}
 		ok(http.StatusOK, "OK", deleted)

@@ -477,10 +477,8 @@ func TestOpenAPITypeConverter(t *testing.T) {
 	// Every served kind and subresource kind converts.
 	for _, r := range registry.All() {
 		kinds := []schema.GroupVersionKind{r.GVK()}
-		for _, sub := range openapiSubresourcesOf(r) {
-			if k := openapiSubresourceKinds[sub].gvk; !k.Empty() {
-				kinds = append(kinds, k)
-			}
+		for _, sub := range subresourcesOf(r) {
+			kinds = append(kinds, sub.gvk)
 		}
 		for _, gvk := range kinds {
 			obj, err := legacyscheme.Scheme.New(gvk)

@@ -122,7 +122,13 @@ func (h *resourceHandler) applyPatch(r *http.Request, info requestInfo, current 
 	}
 	live := current
 	if live == nil {
-		live = h.res.New()
+		// An empty object of the served version, as upstream's patcher
+		// creates: an internal one has zero values where the versioned
+		// type has nil (spec.replicas), which the field manager would then
+		// count as set by "before-first-apply" and report as a conflict.
+		if live, err = scheme.New(h.res.GVK()); err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
 		m := objectMeta(live)
 		m.SetName(info.name)
 		m.SetNamespace(info.namespace)

@@ -108,7 +108,7 @@ func (h *resourceHandler) evict(w http.ResponseWriter, r *http.Request, info req
 		return
 	}
 	if eviction.Name != "" && eviction.Name != info.name {
-		writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("name in URL does not match name in Eviction object")))
+		writeError(w, r, apierrors.NewBadRequest("name in URL does not match name in Eviction object"))
 		return
 	}
 	cur, err := h.store.Get(r.Context(), info.namespace, info.name)

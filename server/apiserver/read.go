@@ -32,7 +32,8 @@ func (h *resourceHandler) listOptions(r *http.Request) (*metainternalversion.Lis
 	if err := metainternalversionscheme.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, opts); err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
-	if errs := validation.ValidateListOptions(opts, false); len(errs) > 0 {
+	// Watch-list (sendInitialEvents) is served: client-go informers use it.
+	if errs := validation.ValidateListOptions(opts, true); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(schemaListOptionsKind, "", errs)
 	}
 	if opts.FieldSelector != nil {
@@ -103,6 +104,9 @@ func (h *resourceHandler) listObjects(ctx context.Context, ns string, opts *meta
 	pred := predicateOf(opts)
 	cache := h.store.Cache()
 	exact := opts.ResourceVersionMatch == metav1.ResourceVersionMatchExact
+	if opts.Continue != "" && rev > 0 {
+		return nil, apierrors.NewBadRequest("specifying resource version is not allowed when using continue")
+	}
 	if opts.Continue != "" || exact || (opts.Limit > 0 && opts.ResourceVersion == "") {
 		return h.store.ListPage(ctx, ns, storage.ListOptions{Predicate: pred, Limit: opts.Limit, Continue: opts.Continue, Revision: rev})
 	}
@@ -112,8 +116,8 @@ func (h *resourceHandler) listObjects(ctx context.Context, ns string, opts *meta
 			return nil, apierrors.NewTimeoutError(err.Error(), 1)
 		}
 	case rev > 0:
-		if err := cache.WaitForRevision(ctx, rev); err != nil {
-			return nil, apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", rev, cache.Revision()), 1)
+		if err := cache.WaitForResourceVersion(ctx, rev); err != nil {
+			return nil, err
 		}
 	}
 	items, at, err := cache.List(h.store.StorageResource(), h.store.Prefix(ns), pred)

@@ -9,7 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -64,7 +64,7 @@ func (h *resourceHandler) serve(w http.ResponseWriter, r *http.Request, info req
 		}
 	}
 	if info.name != "" {
-		if msgs := path.IsValidPathSegmentName(info.name); len(msgs) > 0 {
+		if msgs := content.IsPathSegmentName(info.name); len(msgs) > 0 {
 			writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("name may not %s", strings.Join(msgs, ", "))))
 			return
 		}
@@ -261,13 +261,13 @@ func managerName(r *http.Request) (string, error) {
 
 // dryRun reports whether the request asks for dryRun=All.
 func dryRun(r *http.Request) (bool, error) {
-	for _, v := range r.URL.Query()["dryRun"] {
+	values := r.URL.Query()["dryRun"]
+	for _, v := range values {
 		if v != metav1.DryRunAll {
 			return false, apierrors.NewBadRequest(fmt.Sprintf("unsupported dry run option %q, only %q is supported", v, metav1.DryRunAll))
 		}
-		return true, nil
 	}
-	return false, nil
+	return len(values) > 0, nil
 }
 
 func objectMeta(obj runtime.Object) metav1.Object {

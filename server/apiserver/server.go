@@ -47,6 +47,10 @@ type Server struct {
 	handlers  map[schema.GroupVersion]map[string]*resourceHandler
 	byGR      map[schema.GroupResource]*resourceHandler
 	allocator *serviceAllocator
+	// deletedNamespaces holds when namespaces were last deleted through
+	// this server; creates in them check etcd rather than the watch cache
+	// for a while (upstream's NamespaceLifecycle force-live-lookup cache).
+	deletedNamespaces sync.Map
 
 	readyMu sync.RWMutex
 	ready   bool
@@ -75,6 +79,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.allocator = alloc
 	return s, nil
+}
+
+// Prepare builds, beside startup, what the first writes would otherwise
+// wait for: every write tracks managed fields with the type converter.
+func (s *Server) Prepare() error {
+	_, err := s.openapi.TypeConverter()
+	return err
 }
 
 // SetReady marks the server ready for /readyz once bootstrap is done.
@@ -128,6 +139,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveAPI(w, r)
 	case path == "/apis" || path == "/apis/":
 		s.serveAPIs(w, r)
+	case strings.HasPrefix(path, "/debug/pprof"):
+		// Profiling for administrators, as kube-apiserver's --profiling.
+		if !authorized(u, requestInfo{}) {
+			writeError(w, r, apierrors.NewForbidden(schema.GroupResource{}, "", fmt.Errorf("User %q cannot get path %q", u.GetName(), path)))
+			return
+		}
+		servePprof(w, r)
 	case path == "/openapi/v2":
 		s.openapi.ServeV2(w, r)
 	case path == "/openapi/v3" || strings.HasPrefix(path, "/openapi/v3/"):

@@ -7,6 +7,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	api "k8s.io/kubernetes/pkg/apis/core"
 )
@@ -58,6 +59,15 @@ func (s *Server) allocateOnCreate(ctx context.Context, h *resourceHandler, obj r
 		if len(svc.Spec.IPFamilies) == 0 {
 			svc.Spec.IPFamilies = []api.IPFamily{api.IPv4Protocol}
 		}
+		// clusterIPs alone names the IP too (upstream normalizes the two).
+		if svc.Spec.ClusterIP == "" && len(svc.Spec.ClusterIPs) > 0 {
+			svc.Spec.ClusterIP = svc.Spec.ClusterIPs[0]
+		}
+		if ip := svc.Spec.ClusterIP; ip != "" && ip != api.ClusterIPNone {
+			if errs := utilvalidation.IsValidIP(field.NewPath("spec", "clusterIPs").Index(0), ip); len(errs) > 0 {
+				return nil, apierrors.NewInvalid(h.res.GVK().GroupKind(), svc.Name, errs)
+			}
+		}
 		switch svc.Spec.ClusterIP {
 		case api.ClusterIPNone:
 			svc.Spec.ClusterIPs = []string{api.ClusterIPNone}
@@ -95,35 +105,90 @@ func (s *Server) allocateOnCreate(ctx context.Context, h *resourceHandler, obj r
 	return release, nil
 }
 
-// admitServiceUpdate keeps allocations across updates: a cluster IP left
-// out of a replaced Service is carried over, and node ports are allocated
-// when the type starts needing them.
-func (s *Server) admitServiceUpdate(ctx context.Context, h *resourceHandler, svc, old *api.Service) error {
-	if svc.Spec.Type != api.ServiceTypeExternalName && svc.Spec.ClusterIP == "" && old.Spec.ClusterIP != "" {
-		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = old.Spec.ClusterIP, old.Spec.ClusterIPs
-	}
-	if !needsNodePorts(svc) {
-		return nil
-	}
-	taken := map[int32]bool{}
-	for _, p := range old.Spec.Ports {
-		taken[p.NodePort] = true
-	}
-	for i := range svc.Spec.Ports {
-		p := &svc.Spec.Ports[i]
-		if p.NodePort != 0 && taken[p.NodePort] {
-			continue
+// admitServiceUpdate keeps allocations across updates, as upstream's
+// service REST does before validation: cluster IPs, IP families and node
+// ports a replaced Service leaves out are carried over, and node ports are
+// allocated when the type starts needing them. finish, called with whether
+// the update was stored, releases what the stored Service no longer holds,
+// or what this update allocated in vain.
+func (s *Server) admitServiceUpdate(ctx context.Context, h *resourceHandler, svc, old *api.Service) (finish func(stored bool), err error) {
+	if svc.Spec.Type != api.ServiceTypeExternalName && old.Spec.Type != api.ServiceTypeExternalName {
+		if svc.Spec.ClusterIP == "" {
+			svc.Spec.ClusterIP = old.Spec.ClusterIP
 		}
-		port, err := s.allocator.ports.Allocate(ctx, int(p.NodePort), field.NewPath("spec", "ports").Index(i).Child("nodePort"))
-		if err != nil {
-			if fe, ok := err.(*field.Error); ok {
-				return apierrors.NewInvalid(h.res.GVK().GroupKind(), svc.Name, field.ErrorList{fe})
+		if len(svc.Spec.ClusterIPs) == 0 {
+			svc.Spec.ClusterIPs = old.Spec.ClusterIPs
+		}
+		if svc.Spec.IPFamilyPolicy == nil {
+			svc.Spec.IPFamilyPolicy = old.Spec.IPFamilyPolicy
+		}
+		if len(svc.Spec.IPFamilies) == 0 {
+			svc.Spec.IPFamilies = old.Spec.IPFamilies
+		}
+	}
+	held := map[int32]bool{} // node ports the old Service holds
+	if needsNodePorts(old) {
+		for _, p := range old.Spec.Ports {
+			if p.NodePort != 0 {
+				held[p.NodePort] = true
 			}
-			return err
 		}
-		p.NodePort = int32(port)
 	}
-	return nil
+	var allocated []int
+	release := func() {
+		for _, p := range allocated {
+			s.allocator.ports.Release(context.WithoutCancel(ctx), p)
+		}
+	}
+	if needsNodePorts(svc) {
+		// A port left out keeps the node port the port of that name had.
+		used := map[int32]bool{}
+		for _, p := range svc.Spec.Ports {
+			used[p.NodePort] = true
+		}
+		for i := range old.Spec.Ports {
+			for j := range svc.Spec.Ports {
+				op, np := &old.Spec.Ports[i], &svc.Spec.Ports[j]
+				if np.NodePort == 0 && op.Name == np.Name && held[op.NodePort] && !used[op.NodePort] {
+					np.NodePort = op.NodePort
+					used[op.NodePort] = true
+				}
+			}
+		}
+		for i := range svc.Spec.Ports {
+			p := &svc.Spec.Ports[i]
+			if p.NodePort != 0 && held[p.NodePort] {
+				continue
+			}
+			port, err := s.allocator.ports.Allocate(ctx, int(p.NodePort), field.NewPath("spec", "ports").Index(i).Child("nodePort"))
+			if err != nil {
+				release()
+				if fe, ok := err.(*field.Error); ok {
+					return nil, apierrors.NewInvalid(h.res.GVK().GroupKind(), svc.Name, field.ErrorList{fe})
+				}
+				return nil, err
+			}
+			allocated = append(allocated, port)
+			p.NodePort = int32(port)
+		}
+	}
+	return func(stored bool) {
+		if !stored {
+			release()
+			return
+		}
+		kept := map[int32]bool{}
+		if needsNodePorts(svc) {
+			for _, p := range svc.Spec.Ports {
+				kept[p.NodePort] = true
+			}
+		}
+		for port := range held {
+			if !kept[port] {
+				s.allocator.ports.Release(context.WithoutCancel(ctx), int(port))
+			}
+		}
+	}, nil
 }
 
 // releaseOnDelete frees a deleted Service's cluster IPs and node ports.

@@ -67,6 +67,14 @@ func (h *resourceHandler) watch(w http.ResponseWriter, r *http.Request, info req
 		return
 	}
 	watcher, err := cache.Watch(r.Context(), h.store.StorageResource(), h.store.Prefix(info.namespace), predicateOf(opts), h.res.New, wopts)
+	if apierrors.IsResourceExpired(err) {
+		// As kube-apiserver's watch cache does, a resourceVersion older
+		// than the history is reported in the stream, as an ERROR event.
+		w.Header().Set("Content-Type", serializer.MediaType)
+		w.WriteHeader(http.StatusOK)
+		_ = newWatchEncoder(w, serializer, h.res.GroupVersion).encode(watch.Event{Type: watch.Error, Object: statusFor(err)})
+		return
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -191,7 +191,8 @@ func (h *resourceHandler) updateLoop(r *http.Request, info requestInfo, strategy
 			return nil, err
 		}
 		if apierrors.IsNotFound(err) {
-			if subresource != "" || !strategy.AllowCreateOnUpdate(ctx) {
+			// Server-side apply always creates, as upstream's patcher forces.
+			if subresource != "" || !(applied || strategy.AllowCreateOnUpdate(ctx)) {
 				if _, e := mutate(nil); e != nil && !apierrors.IsNotFound(e) {
 					return nil, e
 				}
@@ -208,18 +209,30 @@ func (h *resourceHandler) updateLoop(r *http.Request, info requestInfo, strategy
 		if err != nil {
 			return nil, err
 		}
+		// A resourceVersion a patch put in is a precondition, as upstream.
+		if v := objectMeta(obj).GetResourceVersion(); v != "" && v != objectMeta(current).GetResourceVersion() {
+			return nil, apierrors.NewConflict(h.groupResource(), info.name, errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+		}
+		// Allocations (Service IPs and ports) precede validation, which
+		// needs them, as upstream's BeginUpdate hook of the main resource.
+		finish := func(bool) {}
+		if subresource == "" {
+			if finish, err = h.s.admitUpdate(ctx, h, obj, current); err != nil {
+				return nil, err
+			}
+		}
 		if err := rest.BeforeUpdate(strategy, ctx, obj, current); err != nil {
+			finish(false)
 			return nil, err
 		}
 		if !applied {
 			if obj, err = fm.Update(current, obj, manager); err != nil {
+				finish(false)
 				return nil, apierrors.NewInternalError(err)
 			}
 		}
-		if err := h.s.admitUpdate(ctx, h, obj, current); err != nil {
-			return nil, err
-		}
 		out, err := h.storeUpdate(ctx, info, obj, current, dry)
+		finish(err == nil && !dry)
 		if apierrors.IsConflict(err) && attempt < maxConflictRetries && h.unconditional(obj, current) {
 			continue
 		}
@@ -246,7 +259,11 @@ func (h *resourceHandler) storeUpdate(ctx context.Context, info requestInfo, obj
 		if dry {
 			return obj, nil
 		}
-		return h.store.Delete(ctx, info.namespace, info.name, obj, rev)
+		out, err := h.store.Delete(ctx, info.namespace, info.name, obj, rev)
+		if err == nil {
+			h.s.releaseOnDelete(h, out)
+		}
+		return out, err
 	}
 	if same, err := h.sameStored(obj, current); err == nil && same {
 		return current, nil

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	apistorage "k8s.io/apiserver/pkg/storage"
 )
 
 // AttrFunc returns the labels and selectable fields of an internal object.
@@ -291,6 +292,22 @@ func (c *Cache) WaitForRevision(ctx context.Context, rev int64) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// tooLargeWait is how long a read at a resourceVersion the cache has not
+// reached yet waits before failing, as kube-apiserver's watch cache does.
+const tooLargeWait = 3 * time.Second
+
+// WaitForResourceVersion waits briefly for the cache to reach rev. If it
+// does not, the error is kube-apiserver's 504 "Too large resource version"
+// carrying the ResourceVersionTooLarge cause client-go's reflector checks.
+func (c *Cache) WaitForResourceVersion(ctx context.Context, rev int64) error {
+	wctx, cancel := context.WithTimeout(ctx, tooLargeWait)
+	defer cancel()
+	if err := c.WaitForRevision(wctx, rev); err != nil {
+		return apistorage.NewTooLargeResourceVersionError(uint64(rev), uint64(c.Revision()), 1)
+	}
+	return nil
 }
 
 // WaitFresh waits until the cache holds everything etcd has committed so

@@ -282,7 +282,7 @@ func (s *Store) ListPage(ctx context.Context, ns string, opts ListOptions) (*Lis
 				if opts.Continue != "" {
 					return nil, apierrors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
 				}
-				return nil, apierrors.NewResourceExpired(fmt.Sprintf("The resourceVersion for the provided list is too old."))
+				return nil, apierrors.NewResourceExpired("The resourceVersion for the provided list is too old.")
 			}
 			return nil, storageError(err)
 		}

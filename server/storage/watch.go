@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -63,11 +62,8 @@ func (c *Cache) Watch(ctx context.Context, storageResource, prefix string, pred 
 	if opts.FromRevision > 0 {
 		// A client may have seen a newer revision through another server or
 		// a direct read; wait briefly for the cache to catch up.
-		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := c.WaitForRevision(wctx, opts.FromRevision)
-		cancel()
-		if err != nil {
-			return nil, apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", opts.FromRevision, c.Revision()), 1)
+		if err := c.WaitForResourceVersion(ctx, opts.FromRevision); err != nil {
+			return nil, err
 		}
 	}
 	c.mu.Lock()

@@ -262,6 +262,7 @@ var kubectlSteps = []kubectlStep{
 // independent upstream kubectl 1.33, each in its own namespace of the
 // shared server.
 func TestKubectl(t *testing.T) {
+	t.Parallel()
 	s := shared(t)
 	clients := []kubectl{bundledKubectl(t, s)}
 	if k, ok := upstream(t, s, "1.33"); ok {
@@ -952,7 +953,6 @@ spec:
 	}
 	wantContains(t, "delete --force", r.stdout, `pod "pod-graceful" force deleted`)
 	k.notFound(t, "-n", ns, "pod", "pod-graceful")
-
 }
 
 func stepDryRunServer(t *testing.T, k kubectl, ns string) {

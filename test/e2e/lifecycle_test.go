@@ -167,13 +167,15 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	// server is gone; the server is killed once 100 creates succeeded.
 	const writers, perWriter, killAfter = 4, 200, 100
 	var (
-		mu     sync.Mutex
-		acked  = map[string]string{} // name -> uid
-		failed int
-		wg     sync.WaitGroup
+		mu         sync.Mutex
+		acked      = map[string]string{} // name -> uid
+		killed     bool
+		afterKill  int // creates that failed once the kill was sent
+		beforeKill []error
+		wg         sync.WaitGroup
+		killNow    = make(chan struct{})
+		killOnce   sync.Once
 	)
-	killNow := make(chan struct{})
-	var killOnce sync.Once
 	for w := range writers {
 		wg.Add(1)
 		go func() {
@@ -186,18 +188,21 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 				}
 				got, err := client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})
 				mu.Lock()
-				if err == nil {
+				switch {
+				case err == nil:
 					acked[name] = string(got.UID)
 					if len(acked) == killAfter {
 						killOnce.Do(func() { close(killNow) })
 					}
-				} else {
-					failed++
+				case killed:
+					afterKill++
+				default:
+					beforeKill = append(beforeKill, fmt.Errorf("create %s: %w", name, err))
 				}
-				stop := failed > 0
+				stop := killed && err != nil // the server is gone
 				mu.Unlock()
 				if stop {
-					return // the server is gone
+					return
 				}
 			}
 		}()
@@ -205,8 +210,11 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	select {
 	case <-killNow:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("fewer than %d creates succeeded within 60s", killAfter)
+		t.Fatalf("fewer than %d creates succeeded within 60s (errors: %v)", killAfter, beforeKill)
 	}
+	mu.Lock()
+	killed = true
+	mu.Unlock()
 	if err := s.signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -214,9 +222,10 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		t.Fatalf("server did not die of SIGKILL: %v", err)
 	}
 	wg.Wait()
-	mu.Lock()
-	t.Logf("%d creates acknowledged before SIGKILL, %d failed", len(acked), failed)
-	mu.Unlock()
+	for _, err := range beforeKill {
+		t.Errorf("a create failed while the server was healthy: %v", err)
+	}
+	t.Logf("%d creates acknowledged, %d failed after SIGKILL", len(acked), afterKill)
 
 	if err := s.start(); err != nil {
 		t.Fatal(err)

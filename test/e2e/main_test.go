@@ -135,6 +135,8 @@ type kiteServer struct {
 	port       int
 	etcdPort   int
 	peerPort   int
+	config     string
+	extraArgs  []string
 	args       []string
 
 	mu      sync.Mutex
@@ -159,26 +161,51 @@ func startServer(t *testing.T, opts serverOptions) *kiteServer {
 			s.dumpLog(t, 0)
 		}
 	})
-	if err := s.start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.waitReady(90 * time.Second); err != nil {
+	if err := s.launch(t); err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
+// launch starts a new server and waits until it is ready. A free port can
+// be taken (by any client's outgoing connection) between choosing it and
+// the server binding it; then the start is retried on other ports.
+func (s *kiteServer) launch(t testing.TB) error {
+	for attempt := 1; ; attempt++ {
+		offset := s.logSize()
+		if err := s.start(); err != nil {
+			return err
+		}
+		err := s.waitReady(90 * time.Second)
+		if err == nil || attempt == 3 {
+			return err
+		}
+		log, _ := os.ReadFile(s.logPath)
+		if int64(len(log)) < offset || !strings.Contains(string(log[offset:]), "already in use") {
+			return err
+		}
+		t.Logf("kite server lost a race for a port (%v); retrying on other ports", err)
+		s.choosePorts(t)
+	}
+}
+
 func newServer(t testing.TB, dir string, opts serverOptions) *kiteServer {
-	ports := freePorts(t, 3)
 	s := &kiteServer{
 		dir:        dir,
 		dataDir:    filepath.Join(dir, "data"),
 		kubeconfig: filepath.Join(dir, "kite.yaml"),
 		logPath:    filepath.Join(dir, "server.log"),
-		port:       ports[0],
-		etcdPort:   ports[1],
-		peerPort:   ports[2],
+		config:     emptyConfig(t, dir),
+		extraArgs:  opts.extraArgs,
 	}
+	s.choosePorts(t)
+	return s
+}
+
+// choosePorts picks free ports and builds the command line from them.
+func (s *kiteServer) choosePorts(t testing.TB) {
+	ports := freePorts(t, 3)
+	s.port, s.etcdPort, s.peerPort = ports[0], ports[1], ports[2]
 	s.args = append([]string{
 		"server",
 		"--disable-agent",
@@ -189,9 +216,8 @@ func newServer(t testing.TB, dir string, opts serverOptions) *kiteServer {
 		"--etcd-client-port", strconv.Itoa(s.etcdPort),
 		"--etcd-peer-port", strconv.Itoa(s.peerPort),
 		// An empty config file: a stray /etc/kite/config.yaml must not leak in.
-		"--config", emptyConfig(t, dir),
-	}, opts.extraArgs...)
-	return s
+		"--config", s.config,
+	}, s.extraArgs...)
 }
 
 // emptyConfig writes a config file that sets nothing.
@@ -395,16 +421,14 @@ var (
 func shared(t *testing.T) *kiteServer {
 	t.Helper()
 	sharedOnce.Do(func() {
+		// Stays the error if a t.Fatal inside ends this function early.
+		sharedErr = errors.New("failed to start in an earlier test")
 		dir := filepath.Join(sharedDir, "shared")
 		if sharedErr = os.MkdirAll(dir, 0o755); sharedErr != nil {
 			return
 		}
-		s := newServer(t, dir, serverOptions{})
-		if sharedErr = s.start(); sharedErr != nil {
-			return
-		}
-		sharedServer = s
-		sharedErr = s.waitReady(90 * time.Second)
+		sharedServer = newServer(t, dir, serverOptions{})
+		sharedErr = sharedServer.launch(t)
 	})
 	if sharedServer != nil {
 		offset := sharedServer.logSize()
@@ -419,9 +443,6 @@ func shared(t *testing.T) *kiteServer {
 	}
 	if sharedErr != nil {
 		t.Fatalf("shared kite server: %v", sharedErr)
-	}
-	if sharedServer == nil {
-		t.Fatal("shared kite server failed to start in an earlier test")
 	}
 	return sharedServer
 }
@@ -476,20 +497,4 @@ func runCmd(t testing.TB, timeout time.Duration, env []string, stdin string, arg
 		t.Fatalf("%s: %v", strings.Join(argv, " "), err)
 	}
 	return r
-}
-
-// eventually polls cond every 100ms until it returns nil or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
