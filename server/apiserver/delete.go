@@ -227,6 +227,7 @@ func (h *resourceHandler) deleteCollection(w http.ResponseWriter, r *http.Reques
 	}
 	var gone []runtime.Object
 	for _, item := range result.Items {
+		item = storage.Unwrap(item)
 		m := objectMeta(item)
 		one := info
 		one.name, one.namespace, one.verb = m.GetName(), m.GetNamespace(), "delete"

@@ -139,12 +139,17 @@ func (h *resourceHandler) evict(w http.ResponseWriter, r *http.Request, info req
 // allowed disruption of each.
 func (s *Server) takeDisruption(r *http.Request, pod *api.Pod) error {
 	pdbs := s.handlerFor(schema.GroupResource{Group: "policy", Resource: "poddisruptionbudgets"})
+	// A consistent read, as upstream's: the budget a client just updated
+	// must count, even if the watch cache has not caught up yet.
+	if _, err := pdbs.store.Cache().WaitFresh(r.Context()); err != nil {
+		return apierrors.NewTimeoutError(err.Error(), 1)
+	}
 	items, _, err := pdbs.store.Cache().List(pdbs.store.StorageResource(), pdbs.store.Prefix(pod.Namespace), storage.Predicate{})
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
 	for _, item := range items {
-		pdb := item.(*policy.PodDisruptionBudget)
+		pdb := storage.Unwrap(item).(*policy.PodDisruptionBudget)
 		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
 		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
 			continue

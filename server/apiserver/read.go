@@ -78,9 +78,12 @@ func (h *resourceHandler) list(w http.ResponseWriter, r *http.Request, info requ
 		writeError(w, r, err)
 		return
 	}
+	if h.writeJSONList(w, r, result) {
+		return
+	}
 	list := h.res.NewList()
-	if err := meta.SetList(list, result.Items); err != nil {
-		writeError(w, r, apierrors.NewInternalError(err))
+	if err := setListItems(list, result.Items); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	lm, err := meta.ListAccessor(list)

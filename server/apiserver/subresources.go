@@ -14,6 +14,8 @@ import (
 	"k8s.io/kubernetes/pkg/apis/apps"
 	"k8s.io/kubernetes/pkg/apis/autoscaling"
 	"k8s.io/kubernetes/pkg/registry/core/namespace"
+
+	"kite/server/storage"
 )
 
 var scaleGVK = schema.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}
@@ -143,7 +145,11 @@ func (h *resourceHandler) serveScale(w http.ResponseWriter, r *http.Request, inf
 }
 
 func setListItems(list runtime.Object, items []runtime.Object) error {
-	if err := meta.SetList(list, items); err != nil {
+	plain := make([]runtime.Object, len(items))
+	for i, item := range items {
+		plain[i] = storage.Unwrap(item)
+	}
+	if err := meta.SetList(list, plain); err != nil {
 		return apierrors.NewInternalError(err)
 	}
 	return nil

@@ -94,7 +94,7 @@ func (h *resourceHandler) watch(w http.ResponseWriter, r *http.Request, info req
 		first := true
 		enc.transformBookmarks = kind != "Table"
 		enc.transform = func(obj runtime.Object) (runtime.Object, error) {
-			out, err := h.transform(r, obj, kind)
+			out, err := h.transform(r, storage.Unwrap(obj), kind)
 			if t, ok := out.(*metav1.Table); ok && err == nil {
 				if !first {
 					t.ColumnDefinitions = nil

@@ -27,6 +27,7 @@ type AttrFunc func(runtime.Object) (labels.Set, fields.Set, error)
 type entry struct {
 	key    string
 	obj    runtime.Object
+	cached *CachedObject // obj with its encodings, what lists and watches send
 	labels labels.Set
 	fields fields.Set
 }
@@ -147,7 +148,7 @@ func (c *Cache) decode(rc *resourceCache, kv *mvccpb.KeyValue) (*entry, error) {
 }
 
 func newEntry(rc *resourceCache, key string, obj runtime.Object) (*entry, error) {
-	e := &entry{key: key, obj: obj}
+	e := &entry{key: key, obj: obj, cached: newCachedObject(obj)}
 	if rc.attrs != nil {
 		l, f, err := rc.attrs(obj)
 		if err != nil {

@@ -79,7 +79,7 @@ func (c *Cache) Watch(ctx context.Context, storageResource, prefix string, pred 
 				return false
 			}
 			if pred.matches(e) {
-				w.initial = append(w.initial, watch.Event{Type: watch.Added, Object: e.obj})
+				w.initial = append(w.initial, watch.Event{Type: watch.Added, Object: e.cached})
 			}
 			return true
 		})
@@ -174,28 +174,29 @@ func (w *Watcher) filter(e *event) (watch.Event, bool) {
 	switch e.typ {
 	case watch.Added:
 		if w.pred.matches(e.cur) {
-			return watch.Event{Type: watch.Added, Object: e.cur.obj}, true
+			return watch.Event{Type: watch.Added, Object: e.cur.cached}, true
 		}
 	case watch.Deleted:
 		if w.pred.matches(e.prev) {
-			return watch.Event{Type: watch.Deleted, Object: e.cur.obj}, true
+			return watch.Event{Type: watch.Deleted, Object: e.cur.cached}, true
 		}
 	case watch.Modified:
 		cur, prev := w.pred.matches(e.cur), w.pred.matches(e.prev)
 		switch {
 		case cur && prev:
-			return watch.Event{Type: watch.Modified, Object: e.cur.obj}, true
+			return watch.Event{Type: watch.Modified, Object: e.cur.cached}, true
 		case cur:
-			return watch.Event{Type: watch.Added, Object: e.cur.obj}, true
+			return watch.Event{Type: watch.Added, Object: e.cur.cached}, true
 		case prev:
-			return watch.Event{Type: watch.Deleted, Object: e.cur.obj}, true
+			return watch.Event{Type: watch.Deleted, Object: e.cur.cached}, true
 		}
 	}
 	return watch.Event{}, false
 }
 
 // List returns the cached objects under prefix that match pred, in key
-// order, and the revision they reflect.
+// order, and the revision they reflect. The objects are *CachedObject:
+// encode them through a codec, or Unwrap them.
 func (c *Cache) List(storageResource, prefix string, pred Predicate) ([]runtime.Object, int64, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -209,7 +210,7 @@ func (c *Cache) List(storageResource, prefix string, pred Predicate) ([]runtime.
 			return false
 		}
 		if pred.matches(e) {
-			out = append(out, e.obj)
+			out = append(out, e.cached)
 		}
 		return true
 	})
