@@ -88,7 +88,7 @@ const forceLiveLookupTTL = 30 * time.Second
 
 func (s *Server) recentlyDeleted(ns string) bool {
 	v, ok := s.deletedNamespaces.Load(ns)
-	return false && ok && time.Since(v.(time.Time)) <= forceLiveLookupTTL
+	return ok && time.Since(v.(time.Time)) <= forceLiveLookupTTL
 }
 
 func fieldRequired(path, detail string) field.ErrorList {

@@ -1,7 +1,9 @@
 package apiserver_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -19,15 +21,18 @@ import (
 )
 
 func TestIntegrationCRUD(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t)
 	t.Run("kinds", func(t *testing.T) { testCRUDKinds(t, e) })
 	t.Run("events are one object in two groups", func(t *testing.T) { testEventsBothGroups(t, e) })
+	t.Run("resourceVersion is the etcd revision", func(t *testing.T) { testResourceVersionIsRevision(t, e) })
 	t.Run("stale resourceVersion conflicts", func(t *testing.T) { testStaleUpdate(t, e) })
 	t.Run("unconditional update", func(t *testing.T) { testUnconditionalUpdate(t, e) })
 	t.Run("generation", func(t *testing.T) { testGeneration(t, e) })
 	t.Run("create existing", func(t *testing.T) { testCreateExisting(t, e) })
 	t.Run("dry run", func(t *testing.T) { testDryRun(t, e) })
 	t.Run("namespace lifecycle", func(t *testing.T) { testNamespaceLifecycle(t, e) })
+	t.Run("no create slips into a deleted namespace", func(t *testing.T) { testNamespaceDeleteRace(t, e) })
 }
 
 // testCRUDKinds runs create, get, update, list and delete through the
@@ -251,6 +256,42 @@ func testEventsBothGroups(t *testing.T, e *env) {
 	}
 	_, err = e.c.CoreV1().Events(ns).Get(ctx(t), "core-ev", metav1.GetOptions{})
 	wantAPIError(t, err, 404, metav1.StatusReasonNotFound)
+}
+
+// testResourceVersionIsRevision: an object's resourceVersion is the mod
+// revision of its etcd key, stored under kube-apiserver's key layout as
+// protobuf.
+func testResourceVersionIsRevision(t *testing.T, e *env) {
+	ns := e.namespace(t)
+	cm, err := e.c.CoreV1().ConfigMaps(ns).Create(ctx(t), configMap(ns, "cm", map[string]string{"k": "v"}), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.c.AppsV1().Deployments(ns).Create(ctx(t), deployment(ns, "d", 1), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	etcd := e.s.EtcdClient(t)
+	for key, want := range map[string]string{
+		"/registry/configmaps/" + ns + "/cm": cm.ResourceVersion,
+		"/registry/deployments/" + ns + "/d": d.ResourceVersion,
+	} {
+		resp, err := etcd.Get(ctx(t), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Kvs) != 1 {
+			t.Fatalf("%s not in etcd", key)
+		}
+		kv := resp.Kvs[0]
+		if fmt.Sprint(kv.ModRevision) != want {
+			t.Fatalf("%s: etcd mod revision %d, resourceVersion %s", key, kv.ModRevision, want)
+		}
+		if !strings.HasPrefix(string(kv.Value), "k8s\x00") {
+			t.Fatalf("%s is not stored as protobuf: %q", key, kv.Value[:min(len(kv.Value), 20)])
+		}
+	}
+	etcd.Close()
 }
 
 // testStaleUpdate: an update carrying an old resourceVersion is a 409
@@ -546,9 +587,48 @@ func testNamespaceLifecycle(t *testing.T, e *env) {
 	}
 }
 
+// testNamespaceDeleteRace: once a namespace delete has been answered, no
+// create gets into it, even when the watch cache has not caught up yet
+// (under load it lags by a little).
+func testNamespaceDeleteRace(t *testing.T, e *env) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var slipped []string
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				name := fmt.Sprintf("race-%d-%d", w, i)
+				if _, err := e.c.CoreV1().Namespaces().Create(ctx(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := e.c.CoreV1().Namespaces().Delete(ctx(t), name, metav1.DeleteOptions{}); err != nil {
+					t.Error(err)
+					return
+				}
+				_, err := e.c.CoreV1().ConfigMaps(name).Create(ctx(t), configMap(name, "x", nil), metav1.CreateOptions{})
+				if err == nil {
+					mu.Lock()
+					slipped = append(slipped, name)
+					mu.Unlock()
+				} else if !apierrors.IsForbidden(err) {
+					t.Errorf("create in deleted namespace %s: %v", name, err)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if len(slipped) > 0 {
+		t.Fatalf("creates got into %d deleted namespaces: %v", len(slipped), slipped)
+	}
+}
+
 // TestIntegrationRestart stops a server and starts another on the same data
 // directory: everything is still there, unchanged.
 func TestIntegrationRestart(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t)
 	c := s.Client
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "restart"}}

@@ -15,6 +15,7 @@ import (
 )
 
 func TestIntegrationDelete(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t)
 	t.Run("response", func(t *testing.T) { testDeleteResponse(t, e) })
 	t.Run("finalizers", func(t *testing.T) { testFinalizers(t, e) })
@@ -112,8 +113,7 @@ func testFinalizers(t *testing.T, e *env) {
 	wantCause(t, st, "metadata.finalizers", metav1.CauseType(field.ErrorTypeForbidden))
 	// Other changes are still allowed while it waits.
 	again.Data["k"] = "still writable"
-	again, err = cms.Update(ctx(t), again, metav1.UpdateOptions{})
-	if err != nil {
+	if _, err = cms.Update(ctx(t), again, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("update of an object being deleted: %v", err)
 	}
 	if ev := next(t, w); ev.Type != watch.Modified {

@@ -28,6 +28,7 @@ import (
 )
 
 func TestIntegrationDiscovery(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t)
 	t.Run("groups and resources", func(t *testing.T) { testDiscoveryResources(t, e) })
 	t.Run("aggregated", func(t *testing.T) { testAggregatedDiscovery(t, e) })

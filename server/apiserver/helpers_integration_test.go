@@ -208,15 +208,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	data, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // rv parses a resourceVersion, failing the test on anything but a positive
 // integer (kite's resourceVersion is the etcd revision).
 func rv(t *testing.T, v string) int64 {

@@ -15,6 +15,7 @@ import (
 )
 
 func TestIntegrationList(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t)
 	t.Run("label selectors", func(t *testing.T) { testLabelSelectors(t, e) })
 	t.Run("field selectors", func(t *testing.T) { testFieldSelectors(t, e) })

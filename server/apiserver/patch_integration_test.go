@@ -14,6 +14,7 @@ import (
 )
 
 func TestIntegrationPatch(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t)
 	t.Run("merge patch", func(t *testing.T) { testMergePatch(t, e) })
 	t.Run("json patch", func(t *testing.T) { testJSONPatch(t, e) })
@@ -201,8 +202,8 @@ func testApply(t *testing.T, e *env) {
 	if len(out.ManagedFields) != 1 || out.ManagedFields[0].Manager != "alice" || out.ManagedFields[0].Operation != metav1.ManagedFieldsOperationApply {
 		t.Fatalf("managedFields %+v", out.ManagedFields)
 	}
-	if !strings.Contains(string(out.ManagedFields[0].FieldsV1.Raw), `"f:a"`) {
-		t.Fatalf("alice's fields %s lack data.a", out.ManagedFields[0].FieldsV1.Raw)
+	if !strings.Contains(out.ManagedFields[0].FieldsV1.GetRawString(), `"f:a"`) {
+		t.Fatalf("alice's fields %s lack data.a", out.ManagedFields[0].FieldsV1.GetRawString())
 	}
 	// Re-applying without b removes b (alice owned it alone).
 	out, err = cms.Apply(ctx(t), corev1apply.ConfigMap("cm", ns).WithData(map[string]string{"a": "1"}), metav1.ApplyOptions{FieldManager: "alice"})
@@ -303,7 +304,7 @@ func testApplyConflicts(t *testing.T, e *env) {
 		t.Fatalf("forced apply left %v", out.Data)
 	}
 	for _, m := range out.ManagedFields {
-		if m.Manager != "bob" && strings.Contains(string(m.FieldsV1.Raw), `"f:k"`) {
+		if m.Manager != "bob" && strings.Contains(m.FieldsV1.GetRawString(), `"f:k"`) {
 			t.Fatalf("%s still owns data.k after a forced apply: %+v", m.Manager, out.ManagedFields)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 )
 
 func TestIntegrationServices(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t)
 	t.Run("cluster IP allocation", func(t *testing.T) { testClusterIPAllocation(t, e) })
 	t.Run("requested cluster IPs", func(t *testing.T) { testRequestedClusterIP(t, e) })

@@ -2,7 +2,9 @@ package apiserver_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,12 +17,14 @@ import (
 )
 
 func TestIntegrationSubresources(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t)
 	t.Run("deployment status", func(t *testing.T) { testDeploymentStatus(t, e) })
 	t.Run("pod status", func(t *testing.T) { testPodStatus(t, e) })
 	t.Run("scale", func(t *testing.T) { testScale(t, e) })
 	t.Run("binding", func(t *testing.T) { testBinding(t, e) })
 	t.Run("eviction", func(t *testing.T) { testEviction(t, e) })
+	t.Run("eviction reads its own writes", func(t *testing.T) { testEvictionAfterBudgetUpdate(t, e) })
 	t.Run("namespace finalize", func(t *testing.T) { testNamespaceFinalize(t, e) })
 	t.Run("unknown subresources", func(t *testing.T) { testUnknownSubresource(t, e) })
 }
@@ -345,6 +349,53 @@ func testEviction(t *testing.T, e *env) {
 	wantAPIError(t, err, 404, metav1.StatusReasonNotFound)
 	err = evict("missing")
 	wantAPIError(t, err, 404, metav1.StatusReasonNotFound)
+}
+
+// testEvictionAfterBudgetUpdate: an eviction right after a budget was
+// updated to allow it succeeds, even under load (when the watch cache lags).
+func testEvictionAfterBudgetUpdate(t *testing.T, e *env) {
+	ns := e.namespace(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var refused []string
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				name := fmt.Sprintf("p-%d-%d", w, i)
+				created, err := e.c.CoreV1().Pods(ns).Create(ctx(t), pod(ns, name), metav1.CreateOptions{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				created.Status.Phase = corev1.PodRunning
+				if _, err := e.c.CoreV1().Pods(ns).UpdateStatus(ctx(t), created, metav1.UpdateOptions{}); err != nil {
+					t.Error(err)
+					return
+				}
+				pdb, err := e.c.PolicyV1().PodDisruptionBudgets(ns).Create(ctx(t), podDisruptionBudget(ns, name), metav1.CreateOptions{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				pdb.Status = policyv1.PodDisruptionBudgetStatus{ObservedGeneration: pdb.Generation, DisruptionsAllowed: 1}
+				if _, err := e.c.PolicyV1().PodDisruptionBudgets(ns).UpdateStatus(ctx(t), pdb, metav1.UpdateOptions{}); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := e.c.PolicyV1().Evictions(ns).Evict(ctx(t), &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}); err != nil {
+					mu.Lock()
+					refused = append(refused, fmt.Sprintf("%s: %v", name, err))
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if len(refused) > 0 {
+		t.Fatalf("%d evictions refused although their budget allowed them: %v", len(refused), refused)
+	}
 }
 
 func testNamespaceFinalize(t *testing.T, e *env) {

@@ -13,6 +13,7 @@ import (
 )
 
 func TestIntegrationValidation(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t)
 	t.Run("invalid objects", func(t *testing.T) { testInvalidObjects(t, e) })
 	t.Run("immutable fields", func(t *testing.T) { testImmutableFields(t, e) })

@@ -24,6 +24,7 @@ import (
 )
 
 func TestIntegrationWatch(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t)
 	t.Run("event order", func(t *testing.T) { testWatchOrder(t, e) })
 	t.Run("from resourceVersion", func(t *testing.T) { testWatchFromRV(t, e) })
