@@ -180,8 +180,12 @@ func strictErrors(err error) []string {
 	return []string{err.Error()}
 }
 
-// decodeInternal decodes a body into a defaulted internal object.
-func (h *resourceHandler) decodeInternal(r *http.Request, body []byte) (runtime.Object, error) {
+// readInternal reads the request body into a defaulted internal object.
+func (h *resourceHandler) readInternal(r *http.Request) (runtime.Object, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
 	versioned, err := h.decodeVersioned(r, body, "", h.res.GVK())
 	if err != nil {
 		return nil, err

@@ -17,12 +17,7 @@ func (h *resourceHandler) serveReview(w http.ResponseWriter, r *http.Request, in
 		h.bind(w, r, info)
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	obj, err := h.decodeInternal(r, body)
+	obj, err := h.readInternal(r)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -21,12 +21,7 @@ import (
 const maxConflictRetries = 5
 
 func (h *resourceHandler) create(w http.ResponseWriter, r *http.Request, info requestInfo) {
-	body, err := readBody(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	obj, err := h.decodeInternal(r, body)
+	obj, err := h.readInternal(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -111,12 +106,7 @@ func (h *resourceHandler) validateAndStore(ctx context.Context, r *http.Request,
 }
 
 func (h *resourceHandler) update(w http.ResponseWriter, r *http.Request, info requestInfo, strategy rest.RESTUpdateStrategy, subresource string) {
-	body, err := readBody(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	obj, err := h.decodeInternal(r, body)
+	obj, err := h.readInternal(r)
 	if err != nil {
 		writeError(w, r, err)
 		return

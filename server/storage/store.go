@@ -156,9 +156,17 @@ func (s *Store) Update(ctx context.Context, ns, name string, obj runtime.Object,
 		return nil, err
 	}
 	key := s.Key(ns, name)
+	return s.swap(ctx, name, expectedRev, clientv3.OpPut(key, string(data), opts...), obj)
+}
+
+// swap runs op on the object's key if its stored revision is still
+// expectedRev, and returns obj carrying the new revision. A missing object
+// is NotFound and a changed one a Conflict.
+func (s *Store) swap(ctx context.Context, name string, expectedRev int64, op clientv3.Op, obj runtime.Object) (runtime.Object, error) {
+	key := string(op.KeyBytes())
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", expectedRev)).
-		Then(clientv3.OpPut(key, string(data), opts...)).
+		Then(op).
 		Else(clientv3.OpGet(key, clientv3.WithCountOnly())).
 		Commit()
 	if err != nil {
@@ -186,26 +194,7 @@ const registryConflictMessage = "the object has been modified; please apply your
 // Delete removes an object if its stored revision is still expectedRev and
 // returns it with the deletion's revision.
 func (s *Store) Delete(ctx context.Context, ns, name string, obj runtime.Object, expectedRev int64) (runtime.Object, error) {
-	key := s.Key(ns, name)
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", expectedRev)).
-		Then(clientv3.OpDelete(key)).
-		Else(clientv3.OpGet(key, clientv3.WithCountOnly())).
-		Commit()
-	if err != nil {
-		return nil, storageError(err)
-	}
-	if !resp.Succeeded {
-		if resp.Responses[0].GetResponseRange().Count == 0 {
-			return nil, apierrors.NewNotFound(s.resource, name)
-		}
-		return nil, s.conflict(name)
-	}
-	out := obj.DeepCopyObject()
-	if err := setRV(out, resp.Header.Revision); err != nil {
-		return nil, apierrors.NewInternalError(err)
-	}
-	return out, nil
+	return s.swap(ctx, name, expectedRev, clientv3.OpDelete(s.Key(ns, name)), obj)
 }
 
 // ListOptions selects a page of objects read from etcd.
