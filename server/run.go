@@ -79,7 +79,8 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if err := os.MkdirAll(serverDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", serverDir, err)
 	}
-	if _, err := ensureToken(serverDir, cfg.Token); err != nil {
+	token, err := ensureToken(serverDir, cfg.Token)
+	if err != nil {
 		return nil, err
 	}
 	pki, err := auth.EnsurePKI(auth.PKIOptions{
@@ -162,6 +163,9 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	}
 	api.SetReady()
 	log.Info("kite server is ready", "address", addr, "kubeconfig", cfg.WriteKubeconfig, "startup", time.Since(start).Round(time.Millisecond))
+	// Joining servers and agents need the token; it is also kept in
+	// <data-dir>/server/token (mode 0600).
+	log.Info("cluster token", "token", token, "file", filepath.Join(serverDir, "token"))
 	go func() {
 		if err := <-prepared; err != nil {
 			log.Error("preparing the API server", "err", err)

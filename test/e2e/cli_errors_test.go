@@ -118,12 +118,6 @@ func TestServerCLIErrors(t *testing.T) {
 // refused up front with one line naming --node-ip, not fail after etcd has
 // started.
 func TestServerLoopbackNodeIP(t *testing.T) {
-	t.Skip(`BUG: "kite server --node-ip 127.0.0.1" passes flag checks and preflight, starts etcd and the API server, ` +
-		`then exits 1 with "kite: creating bootstrap objects: Endpoints \"kubernetes\" is invalid: subsets[0].addresses[0].ip: ` +
-		`Invalid value: \"127.0.0.1\": may not be in the loopback range" after a page of INFO lines, leaving etcd data behind. ` +
-		`Expected: refuse a loopback --node-ip/--advertise-address in config validation with one line naming the flag ` +
-		`(and never pick 127.0.0.1 as the default node IP, which README documents as the last fallback), or serve the ` +
-		`kubernetes Endpoints without the loopback address`)
 	t.Parallel()
 	dir := t.TempDir()
 	s := newServer(t, dir, serverOptions{extraArgs: []string{"--node-ip", "127.0.0.1"}})

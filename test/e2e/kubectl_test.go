@@ -671,12 +671,6 @@ func managers(t *testing.T, obj map[string]any) map[string]string {
 // stepServerSideApplyCreate: a server-side apply of an object that does
 // not exist yet creates it.
 func stepServerSideApplyCreate(t *testing.T, k kubectl, ns string) {
-	t.Skip("BUG: server-side apply cannot create an object: `kubectl apply --server-side -f cm.yaml` for a new ConfigMap " +
-		"fails with `Error from server (NotFound): configmaps \"ssa-new\" not found` (PATCH with Content-Type " +
-		"application/apply-patch+yaml answers 404). kube-apiserver creates the object (201) whatever the strategy's " +
-		"AllowCreateOnUpdate says: apply forces create-on-update. In server/apiserver/write.go updateLoop the " +
-		"NotFound branch checks only strategy.AllowCreateOnUpdate(ctx); it must also allow creation when `applied` " +
-		"is true (and subresource is empty)")
 	doc := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa-new, namespace: %s}\ndata: {owner: first}\n", ns)
 	wantExactLines(t, "apply --server-side of a new object", k.okStdin(t, doc, "apply", "--server-side", "-f", "-"), "configmap/ssa-new serverside-applied")
 	obj := k.getJSON(t, "-n", ns, "get", "cm", "ssa-new", "--show-managed-fields")
@@ -923,12 +917,6 @@ spec:
 // stepDeleteForce deletes a pod bound to a node that no kubelet serves:
 // only --grace-period=0 --force removes it.
 func stepDeleteForce(t *testing.T, k kubectl, ns string) {
-	t.Skip("BUG: DELETE with gracePeriodSeconds=0 does not remove a pod bound to a node: " +
-		"`kubectl delete pod pod-force --grace-period=0 --force` (pod with spec.nodeName set) prints `force deleted` " +
-		"and then waits forever, because the pod stays in etcd with deletionTimestamp set and deletionGracePeriodSeconds: 0. " +
-		"kube-apiserver deletes it at once: when rest.BeforeDelete leaves a grace period of 0 and there are no finalizers, " +
-		"genericregistry.Store removes the object (deleteImmediately). Fix in server/apiserver/delete.go deleteObject: " +
-		"treat graceful with DeletionGracePeriodSeconds==0 and no finalizers as an immediate delete")
 	// --grace-period=0 --force on a pod bound to a node no kubelet serves.
 	k.okStdin(t, expand(`
 apiVersion: v1
