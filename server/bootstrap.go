@@ -18,8 +18,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac/bootstrappolicy"
 	"k8s.io/utils/ptr"
-
-	"kite/server/auth"
 )
 
 // systemNamespaces exist in every cluster.
@@ -28,14 +26,11 @@ var systemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem,
 // bootstrap creates, through the API like any client, the objects every
 // cluster starts with: system namespaces, the `kubernetes` Service with
 // endpoints at this server, and the default RBAC roles.
-func bootstrap(ctx context.Context, url string, pki *auth.PKI, cfg Config) error {
-	client, err := kubernetes.NewForConfig(&rest.Config{
-		Host:            url,
-		UserAgent:       "kite-bootstrap",
-		QPS:             -1,
-		TLSClientConfig: rest.TLSClientConfig{CAFile: pki.CAFile, CertFile: pki.AdminCertFile, KeyFile: pki.AdminKeyFile},
-		Timeout:         30 * time.Second,
-	})
+func bootstrap(ctx context.Context, config *rest.Config, cfg Config) error {
+	config = rest.CopyConfig(config)
+	config.UserAgent = "kite-bootstrap"
+	config.Timeout = 30 * time.Second
+	client, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return err
 	}

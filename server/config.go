@@ -25,9 +25,11 @@ type Config struct {
 	NodePortRange       PortRange
 	Disable             []string // packaged parts turned off (ingress, dns, ...)
 	DisableAgent        bool
-	Token               string // cluster join token; generated when empty
-	DatastoreEndpoint   string // external etcd; embedded etcd when empty
-	ClusterInit         bool
+	// DisableControllerManager runs no controllers on this server.
+	DisableControllerManager bool
+	Token                    string // cluster join token; generated when empty
+	DatastoreEndpoint        string // external etcd; embedded etcd when empty
+	ClusterInit              bool
 	// EtcdClientPort and EtcdPeerPort are the embedded etcd's ports
 	// (2379/2380); tests set them to free ports.
 	EtcdClientPort int

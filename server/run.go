@@ -21,6 +21,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/client-go/rest"
 
 	"kite/datastore"
 	"kite/server/apiserver"
@@ -151,7 +152,12 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	go func() { serveErr <- srv.Serve(tls.NewListener(ln, tlsConfig)) }()
 
 	localURL := "https://" + net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(cfg.HTTPSPort))
-	if err := bootstrap(ctx, localURL, pki, cfg); err != nil {
+	loopback := &rest.Config{
+		Host:            localURL,
+		QPS:             -1,
+		TLSClientConfig: rest.TLSClientConfig{CAFile: pki.CAFile, CertFile: pki.AdminCertFile, KeyFile: pki.AdminKeyFile},
+	}
+	if err := bootstrap(ctx, loopback, cfg); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("creating bootstrap objects: %w", err)
 	}
@@ -159,6 +165,12 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		if err := auth.WriteKubeconfig(cfg.WriteKubeconfig, os.FileMode(cfg.WriteKubeconfigMode), localURL, pki); err != nil {
 			srv.Close()
 			return nil, fmt.Errorf("writing kubeconfig: %w", err)
+		}
+	}
+	if !cfg.DisableControllerManager {
+		if err := startControllers(ctx, rest.CopyConfig(loopback)); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("starting controllers: %w", err)
 		}
 	}
 	api.SetReady()

@@ -34,6 +34,7 @@ type serverOptions struct {
 	nodePortRange            string
 	disable                  []string
 	disableAgent             bool
+	disableControllerManager bool
 	nodeName                 string
 	nodeIP                   string
 	nodeLabels               []string
@@ -70,6 +71,7 @@ func newServerFlags() (*serverOptions, *pflag.FlagSet) {
 	fs.StringVar(&o.nodePortRange, "service-node-port-range", "30000-32767", "port range for NodePort Services")
 	fs.StringSliceVar(&o.disable, "disable", nil, "packaged parts to turn off: "+disableableList()+" (repeatable, comma-separated)")
 	fs.BoolVar(&o.disableAgent, "disable-agent", false, "run only the control plane, no kubelet on this node")
+	fs.BoolVar(&o.disableControllerManager, "disable-controller-manager", false, "run no controllers (garbage collector, ...) on this server")
 	fs.StringVar(&o.nodeName, "node-name", "", "node name (default: this host's name)")
 	fs.StringVar(&o.nodeIP, "node-ip", "", "node IP (default: the address of the interface with the default route)")
 	fs.StringSliceVar(&o.nodeLabels, "node-label", nil, "label for this node, key=value (repeatable)")

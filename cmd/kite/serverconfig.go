@@ -42,6 +42,7 @@ func buildServerConfig(o *serverOptions, host hostInfo) (server.Config, error) {
 		return cfg, err
 	}
 	cfg.DisableAgent = o.disableAgent
+	cfg.DisableControllerManager = o.disableControllerManager
 	return cfg, nil
 }
 

@@ -32,10 +32,18 @@ type Server struct {
 	done         chan error
 }
 
+// Option changes the configuration of a test server.
+type Option func(*server.Config)
+
+// WithControllers runs the controllers too. By default a test server is
+// the API alone, like upstream's API server integration tests, so tests
+// see exactly what the API server does.
+func WithControllers(cfg *server.Config) { cfg.DisableControllerManager = false }
+
 // Start starts a server that is stopped when the test ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s, err := StartIn(t.TempDir())
+	s, err := StartIn(t.TempDir(), opts...)
 	if err != nil {
 		t.Fatalf("starting kite server: %v", err)
 	}
@@ -44,7 +52,7 @@ func Start(t testing.TB) *Server {
 }
 
 // StartIn starts a server with its data in dir.
-func StartIn(dir string) (*Server, error) {
+func StartIn(dir string, opts ...Option) (*Server, error) {
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
@@ -57,6 +65,10 @@ func StartIn(dir string) (*Server, error) {
 		ClusterCIDR: clusterCIDR, ServiceCIDR: serviceCIDR, ClusterDNS: net.ParseIP("10.43.0.10"), ClusterDomain: "cluster.local",
 		NodePortRange: server.PortRange{Base: 30000, Size: 2768}, DisableAgent: true,
 		EtcdClientPort: ports[1], EtcdPeerPort: ports[2],
+	}
+	cfg.DisableControllerManager = true
+	for _, o := range opts {
+		o(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	running, err := server.Start(ctx, cfg)

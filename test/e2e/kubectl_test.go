@@ -249,6 +249,7 @@ var kubectlSteps = []kubectlStep{
 	{"scale", stepScale},
 	{"delete", stepDelete},
 	{"delete-force", stepDeleteForce},
+	{"delete-cascade", stepDeleteCascade},
 	{"dry-run-server", stepDryRunServer},
 	{"explain", stepExplain},
 	{"api-resources", stepAPIResources},
@@ -1038,4 +1039,36 @@ func stepRawReadyz(t *testing.T, k kubectl, _ string) {
 	wantEqual(t, "get --raw /livez", k.ok(t, "get", "--raw", "/livez"), "ok")
 	ns := k.rawJSON(t, "/api/v1/namespaces/default")
 	wantEqual(t, "get --raw namespace", fmt.Sprint(ns["kind"]), "Namespace")
+}
+
+// stepDeleteCascade: --cascade=background, foreground and orphan through
+// the garbage collector, with a ConfigMap owning another.
+func stepDeleteCascade(t *testing.T, k kubectl, ns string) {
+	for _, cascade := range []string{"background", "foreground", "orphan"} {
+		owner, dep := "owner-"+cascade, "dep-"+cascade
+		k.ok(t, "-n", ns, "create", "cm", owner)
+		uid := k.jsonpath(t, "{.metadata.uid}", "-n", ns, "get", "cm", owner)
+		k.okStdin(t, fmt.Sprintf(`apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: %s
+  namespace: %s
+  ownerReferences: [{apiVersion: v1, kind: ConfigMap, name: %s, uid: %s}]
+`, dep, ns, owner, uid), "apply", "-f", "-")
+		// kubectl waits until the owner is gone, which for foreground and
+		// orphan takes the garbage collector's work.
+		wantContains(t, "delete --cascade="+cascade, k.ok(t, "-n", ns, "delete", "cm", owner, "--cascade="+cascade, "--timeout=30s"), fmt.Sprintf(`configmap "%s" deleted`, owner))
+		k.notFound(t, "-n", ns, "cm", owner)
+		if cascade == "orphan" {
+			wantEqual(t, "orphaned dependent's owners", k.jsonpath(t, "{.metadata.ownerReferences}", "-n", ns, "get", "cm", dep), "")
+			continue
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for k.run(t, "-n", ns, "get", "cm", dep).code == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("--cascade=%s: dependent %s still exists after 20s", cascade, dep)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 }
