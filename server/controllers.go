@@ -3,22 +3,37 @@ package server
 import (
 	"context"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"kite/server/controllers/garbagecollector"
+	"kite/server/controllers/namespace"
 	"kite/server/registry"
 )
 
 // startControllers runs the controllers against this server's API, as
 // ordinary clients.
 func startControllers(ctx context.Context, config *rest.Config) error {
-	config.UserAgent = "kite-garbage-collector"
+	config.UserAgent = "kite-controller-manager"
 	meta, err := metadata.NewForConfig(config)
 	if err != nil {
 		return err
 	}
-	go garbagecollector.New(meta, collectedResources()).Run(ctx, 2)
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return err
+	}
+	resources := collectedResources()
+	var namespaced []schema.GroupVersionResource
+	for _, r := range resources {
+		if r.Namespaced {
+			namespaced = append(namespaced, r.GVR)
+		}
+	}
+	go garbagecollector.New(meta, resources).Run(ctx, 2)
+	go namespace.New(client, meta, namespaced).Run(ctx, 2)
 	return nil
 }
 

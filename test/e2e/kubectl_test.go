@@ -250,6 +250,7 @@ var kubectlSteps = []kubectlStep{
 	{"delete", stepDelete},
 	{"delete-force", stepDeleteForce},
 	{"delete-cascade", stepDeleteCascade},
+	{"delete-namespace", stepDeleteNamespace},
 	{"dry-run-server", stepDryRunServer},
 	{"explain", stepExplain},
 	{"api-resources", stepAPIResources},
@@ -1071,4 +1072,15 @@ metadata:
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+}
+
+// stepDeleteNamespace: kubectl delete namespace waits until the namespace
+// controller has emptied it and it is gone.
+func stepDeleteNamespace(t *testing.T, k kubectl, ns string) {
+	gone := ns + "-gone"
+	k.ok(t, "create", "namespace", gone)
+	k.ok(t, "-n", gone, "create", "cm", "inside")
+	k.ok(t, "-n", gone, "create", "secret", "generic", "inside", "--from-literal=k=v")
+	wantContains(t, "delete namespace", k.ok(t, "delete", "namespace", gone, "--timeout=60s"), fmt.Sprintf(`namespace "%s" deleted`, gone))
+	k.notFound(t, "namespace", gone)
 }

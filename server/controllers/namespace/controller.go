@@ -1,0 +1,146 @@
+// Package namespace empties namespaces that are being deleted and then
+// releases them, as kube-controller-manager's namespace controller does.
+package namespace
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// Controller is the namespace controller.
+type Controller struct {
+	client    kubernetes.Interface
+	meta      metadata.Interface
+	resources []schema.GroupVersionResource // namespaced resources to empty
+	factory   informers.SharedInformerFactory
+	queue     workqueue.TypedRateLimitingInterface[string]
+	log       *slog.Logger
+}
+
+// New returns a controller that empties namespaces of the given
+// namespaced resources.
+func New(client kubernetes.Interface, meta metadata.Interface, resources []schema.GroupVersionResource) *Controller {
+	c := &Controller{
+		client:    client,
+		meta:      meta,
+		resources: resources,
+		factory:   informers.NewSharedInformerFactory(client, 0),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespace"}),
+		log: slog.Default().With("component", "namespace-controller"),
+	}
+	enqueue := func(obj any) {
+		if ns, ok := obj.(*corev1.Namespace); ok && ns.DeletionTimestamp != nil {
+			c.queue.Add(ns.Name)
+		}
+	}
+	_, _ = c.factory.Core().V1().Namespaces().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+	})
+	return c
+}
+
+// Run works until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	defer c.queue.ShutDown()
+	c.factory.Start(ctx.Done())
+	c.factory.WaitForCacheSync(ctx.Done())
+	for i := 0; i < workers; i++ {
+		go func() {
+			for c.processNext(ctx) {
+			}
+		}()
+	}
+	<-ctx.Done()
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	name, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(name)
+	err := c.sync(ctx, name)
+	switch {
+	case err == errContentRemains:
+		// Pods being terminated gracefully, or objects held by finalizers:
+		// look again shortly.
+		c.queue.AddAfter(name, 2*time.Second)
+	case err != nil:
+		c.log.Warn("will retry", "namespace", name, "err", err)
+		c.queue.AddRateLimited(name)
+	default:
+		c.queue.Forget(name)
+	}
+	return true
+}
+
+var errContentRemains = fmt.Errorf("content remains")
+
+// sync deletes everything in a terminating namespace and, once nothing is
+// left, removes the kubernetes finalizer so the namespace goes away.
+func (c *Controller) sync(ctx context.Context, name string) error {
+	ns, err := c.client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ns.DeletionTimestamp == nil || !hasFinalizer(ns) {
+		return nil
+	}
+	remaining := 0
+	background := metav1.DeletePropagationBackground
+	for _, gvr := range c.resources {
+		res := c.meta.Resource(gvr).Namespace(name)
+		if err := res.DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &background}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting %s: %w", gvr.Resource, err)
+		}
+		list, err := res.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("listing %s: %w", gvr.Resource, err)
+		}
+		remaining += len(list.Items)
+	}
+	if remaining > 0 {
+		return errContentRemains
+	}
+	keep := ns.Spec.Finalizers[:0]
+	for _, f := range ns.Spec.Finalizers {
+		if f != corev1.FinalizerKubernetes {
+			keep = append(keep, f)
+		}
+	}
+	ns.Spec.Finalizers = keep
+	_, err = c.client.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err == nil {
+		c.log.Info("namespace emptied", "namespace", name)
+	}
+	return err
+}
+
+func hasFinalizer(ns *corev1.Namespace) bool {
+	for _, f := range ns.Spec.Finalizers {
+		if f == corev1.FinalizerKubernetes {
+			return true
+		}
+	}
+	return false
+}
