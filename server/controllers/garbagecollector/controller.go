@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"kite/server/controllers"
 )
 
 // Controller is the garbage collector.
@@ -55,16 +57,9 @@ func New(client metadata.Interface, resources []Resource) *Controller {
 
 // Run collects until ctx ends, with the given number of workers.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer c.queue.ShutDown()
 	c.factory.Start(ctx.Done())
 	c.factory.WaitForCacheSync(ctx.Done())
-	for i := 0; i < workers; i++ {
-		go func() {
-			for c.processNext(ctx) {
-			}
-		}()
-	}
-	<-ctx.Done()
+	controllers.RunWorkers(ctx, c.queue, workers, c.process, c.log)
 }
 
 func metaOf(obj any) (*metav1.PartialObjectMetadata, bool) {
@@ -119,21 +114,6 @@ func (c *Controller) queueWaitingOwners(n *node) {
 			c.queue.Add(o.UID)
 		}
 	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	uid, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(uid)
-	if err := c.process(ctx, uid); err != nil {
-		c.log.Warn("will retry", "uid", uid, "err", err)
-		c.queue.AddRateLimited(uid)
-		return true
-	}
-	c.queue.Forget(uid)
-	return true
 }
 
 // process moves one object a step: an owner being deleted orphans or

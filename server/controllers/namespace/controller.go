@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"kite/server/controllers"
 )
 
 // Controller is the namespace controller.
@@ -55,40 +57,10 @@ func New(client kubernetes.Interface, meta metadata.Interface, resources []schem
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer c.queue.ShutDown()
 	c.factory.Start(ctx.Done())
 	c.factory.WaitForCacheSync(ctx.Done())
-	for i := 0; i < workers; i++ {
-		go func() {
-			for c.processNext(ctx) {
-			}
-		}()
-	}
-	<-ctx.Done()
+	controllers.RunWorkers(ctx, c.queue, workers, c.sync, c.log)
 }
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	name, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(name)
-	err := c.sync(ctx, name)
-	switch {
-	case err == errContentRemains:
-		// Pods being terminated gracefully, or objects held by finalizers:
-		// look again shortly.
-		c.queue.AddAfter(name, 2*time.Second)
-	case err != nil:
-		c.log.Warn("will retry", "namespace", name, "err", err)
-		c.queue.AddRateLimited(name)
-	default:
-		c.queue.Forget(name)
-	}
-	return true
-}
-
-var errContentRemains = fmt.Errorf("content remains")
 
 // sync deletes everything in a terminating namespace and, once nothing is
 // left, removes the kubernetes finalizer so the namespace goes away.
@@ -117,7 +89,9 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 		remaining += len(list.Items)
 	}
 	if remaining > 0 {
-		return errContentRemains
+		// Pods being terminated gracefully, or objects held by
+		// finalizers: look again shortly.
+		return controllers.RetryAfter(2 * time.Second)
 	}
 	keep := ns.Spec.Finalizers[:0]
 	for _, f := range ns.Spec.Finalizers {
