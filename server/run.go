@@ -214,6 +214,12 @@ func openDatastore(ctx context.Context, cfg Config, pki *auth.PKI) (*clientv3.Cl
 	if err != nil {
 		return nil, nil, err
 	}
+	// `kite etcdctl` reads where etcd listens from here.
+	endpointFile := filepath.Join(cfg.DataDir, "server", "etcd-endpoint")
+	if err := os.WriteFile(endpointFile, []byte(ds.Endpoints()[0]+"\n"), 0o600); err != nil {
+		ds.Close()
+		return nil, nil, fmt.Errorf("writing %s: %w", endpointFile, err)
+	}
 	return ds.Client(), func() {
 		if err := ds.Close(); err != nil {
 			slog.Warn("closing etcd", "component", "server", "err", err)

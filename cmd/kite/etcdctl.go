@@ -70,7 +70,7 @@ func runEtcdctl(args []string) int {
 func etcdctlDefaults(args []string, getenv func(string) string, dataDir string) map[string]string {
 	tlsDir := filepath.Join(dataDir, "server", "tls", "etcd")
 	defaults := []struct{ env, flag, value string }{
-		{"ETCDCTL_ENDPOINTS", "endpoints", "https://127.0.0.1:2379"},
+		{"ETCDCTL_ENDPOINTS", "endpoints", etcdEndpoint(dataDir)},
 		{"ETCDCTL_CACERT", "cacert", filepath.Join(tlsDir, "ca.crt")},
 		{"ETCDCTL_CERT", "cert", filepath.Join(tlsDir, "client.crt")},
 		{"ETCDCTL_KEY", "key", filepath.Join(tlsDir, "client.key")},
@@ -102,4 +102,16 @@ func flagsGiven(args []string) map[string]bool {
 		given[name] = true
 	}
 	return given
+}
+
+// etcdEndpoint is where the server's embedded etcd listens: the server
+// records it in <data-dir>/server/etcd-endpoint (it follows
+// --etcd-client-port), else etcd's default.
+func etcdEndpoint(dataDir string) string {
+	if data, err := os.ReadFile(filepath.Join(dataDir, "server", "etcd-endpoint")); err == nil {
+		if ep := strings.TrimSpace(string(data)); ep != "" {
+			return ep
+		}
+	}
+	return "https://127.0.0.1:2379"
 }

@@ -8,14 +8,12 @@ import (
 )
 
 // TestEtcdctl runs the bundled etcdctl against the shared server's etcd.
-// `kite etcdctl` finds the certificates through KITE_DATA_DIR but always
-// defaults to https://127.0.0.1:2379; a server on another
-// --etcd-client-port needs ETCDCTL_ENDPOINTS (or --endpoints), which it
-// honours.
+// `kite etcdctl` finds the certificates and the etcd endpoint (the server
+// runs on its own --etcd-client-port) through KITE_DATA_DIR alone.
 func TestEtcdctl(t *testing.T) {
 	s := shared(t)
 	endpoint := "https://127.0.0.1:" + strconv.Itoa(s.etcdPort)
-	env := []string{"KITE_DATA_DIR=" + s.dataDir, "ETCDCTL_ENDPOINTS=" + endpoint}
+	env := []string{"KITE_DATA_DIR=" + s.dataDir}
 	etcdctl := func(env []string, args ...string) result {
 		t.Helper()
 		return runCmd(t, 30*time.Second, env, "", append([]string{kiteBin, "etcdctl"}, args...)...)
