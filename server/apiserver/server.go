@@ -73,11 +73,7 @@ func New(cfg Config) (*Server, error) {
 		s.handlers[r.GroupVersion][r.Resource] = h
 		s.byGR[r.GroupVersion.WithResource(r.Resource).GroupResource()] = h
 	}
-	alloc, err := newServiceAllocator(cfg.Client, cfg.ServiceCIDR, cfg.NodePortBase, cfg.NodePortSize)
-	if err != nil {
-		return nil, err
-	}
-	s.allocator = alloc
+	s.allocator = newServiceAllocator(cfg.Client, cfg.ServiceCIDR, cfg.NodePortBase, cfg.NodePortSize)
 	return s, nil
 }
 

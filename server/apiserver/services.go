@@ -18,8 +18,8 @@ type serviceAllocator struct {
 	ports *portRange
 }
 
-func newServiceAllocator(client *clientv3.Client, cidr *net.IPNet, portBase, portSize int) (*serviceAllocator, error) {
-	return &serviceAllocator{ips: newIPRange(client, cidr), ports: newPortRange(client, portBase, portSize)}, nil
+func newServiceAllocator(client *clientv3.Client, cidr *net.IPNet, portBase, portSize int) *serviceAllocator {
+	return &serviceAllocator{ips: newIPRange(client, cidr), ports: newPortRange(client, portBase, portSize)}
 }
 
 func needsNodePorts(svc *api.Service) bool {

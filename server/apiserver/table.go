@@ -40,11 +40,7 @@ func (transformRestrictions) AllowsServerVersion(string) bool  { return false }
 func (transformRestrictions) AllowsStreamSchema(s string) bool { return s == "watch" }
 
 func negotiateOutput(r *http.Request) (negotiation.MediaTypeOptions, runtime.SerializerInfo, error) {
-	opts, info, err := negotiation.NegotiateOutputMediaType(r, codecs, transformRestrictions{})
-	if err != nil {
-		return opts, info, err
-	}
-	return opts, info, nil
+	return negotiation.NegotiateOutputMediaType(r, codecs, transformRestrictions{})
 }
 
 // transform converts an internal object or list into the requested

@@ -128,9 +128,6 @@ func init() {
 		}
 		if r.StorageResource == "" && !r.Virtual {
 			r.StorageResource = r.Resource
-			if r.Group != "" {
-				r.StorageResource = r.Resource
-			}
 		}
 		if r.StorageVersion.Empty() {
 			r.StorageVersion = r.GroupVersion
