@@ -4,6 +4,8 @@ package server
 
 import (
 	"net"
+
+	"kite/server/controllers"
 )
 
 // Config is everything `kite server` needs; the CLI fills it from flags,
@@ -27,9 +29,12 @@ type Config struct {
 	DisableAgent        bool
 	// DisableControllerManager runs no controllers on this server.
 	DisableControllerManager bool
-	Token                    string // cluster join token; generated when empty
-	DatastoreEndpoint        string // external etcd; embedded etcd when empty
-	ClusterInit              bool
+	// LeaderElection times the Leases behind the controllers and the
+	// scheduler; zero means controllers.DefaultLeaderElection.
+	LeaderElection    controllers.LeaderElection
+	Token             string // cluster join token; generated when empty
+	DatastoreEndpoint string // external etcd; embedded etcd when empty
+	ClusterInit       bool
 	// EtcdClientPort and EtcdPeerPort are the embedded etcd's ports
 	// (2379/2380); tests set them to free ports.
 	EtcdClientPort int

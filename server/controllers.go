@@ -4,26 +4,26 @@ import (
 	"context"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"kite/server/controllers"
 	"kite/server/controllers/garbagecollector"
 	"kite/server/controllers/namespace"
 	"kite/server/registry"
 )
 
-// startControllers runs the controllers against this server's API, as
-// ordinary clients.
-func startControllers(ctx context.Context, config *rest.Config) error {
+// startControlPlane runs the controllers against this server's API, as
+// ordinary clients, each behind its Lease in kube-system so that of
+// several servers only one acts.
+func startControlPlane(ctx context.Context, config *rest.Config, cfg Config) error {
 	config.UserAgent = "kite-controller-manager"
-	meta, err := metadata.NewForConfig(config)
+	cc, err := controllers.NewContext(ctx, config)
 	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(config)
-	if err != nil {
-		return err
+	timing := cfg.LeaderElection
+	if timing == (controllers.LeaderElection{}) {
+		timing = controllers.DefaultLeaderElection
 	}
 	resources := collectedResources()
 	var namespaced []schema.GroupVersionResource
@@ -32,8 +32,12 @@ func startControllers(ctx context.Context, config *rest.Config) error {
 			namespaced = append(namespaced, r.GVR)
 		}
 	}
-	go garbagecollector.New(meta, resources).Run(ctx, 2)
-	go namespace.New(client, meta, namespaced).Run(ctx, 2)
+	go controllers.Lead(ctx, cc.Client, "kube-controller-manager", timing, func(term context.Context) {
+		cc.Run(term,
+			garbagecollector.New(cc, resources),
+			namespace.New(cc, namespaced),
+		)
+	})
 	return nil
 }
 

@@ -168,7 +168,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		}
 	}
 	if !cfg.DisableControllerManager {
-		if err := startControllers(ctx, rest.CopyConfig(loopback)); err != nil {
+		if err := startControlPlane(ctx, rest.CopyConfig(loopback), cfg); err != nil {
 			srv.Close()
 			return nil, fmt.Errorf("starting controllers: %w", err)
 		}

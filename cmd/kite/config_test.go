@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"kite/server"
+	"kite/server/controllers"
 )
 
 func mustCIDR(s string) *net.IPNet {
@@ -39,6 +40,7 @@ func TestServerDefaults(t *testing.T) {
 		NodePortRange:       server.PortRange{Base: 30000, Size: 2768},
 		EtcdClientPort:      2379,
 		EtcdPeerPort:        2380,
+		LeaderElection:      controllers.DefaultLeaderElection,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)

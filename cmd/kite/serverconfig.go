@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"kite/server"
+	"kite/server/controllers"
 )
 
 // buildServerConfig validates the layered options and fills in the
@@ -43,6 +44,9 @@ func buildServerConfig(o *serverOptions, host hostInfo) (server.Config, error) {
 	}
 	cfg.DisableAgent = o.disableAgent
 	cfg.DisableControllerManager = o.disableControllerManager
+	if cfg.LeaderElection, err = checkLeaderElection(o); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
 
@@ -147,4 +151,20 @@ func parseDisable(names []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkLeaderElection enforces what client-go's leader election needs:
+// positive periods, a renew deadline inside the lease and above the retry
+// period (with the jitter it adds).
+func checkLeaderElection(o *serverOptions) (controllers.LeaderElection, error) {
+	le := controllers.LeaderElection{LeaseDuration: o.leaderElectLease, RenewDeadline: o.leaderElectRenew, RetryPeriod: o.leaderElectRetry}
+	switch {
+	case le.LeaseDuration <= 0 || le.RenewDeadline <= 0 || le.RetryPeriod <= 0:
+		return le, errors.New("--leader-elect-lease-duration, --leader-elect-renew-deadline and --leader-elect-retry-period must be positive")
+	case le.RenewDeadline >= le.LeaseDuration:
+		return le, fmt.Errorf("--leader-elect-renew-deadline %s must be less than --leader-elect-lease-duration %s", le.RenewDeadline, le.LeaseDuration)
+	case float64(le.RenewDeadline) <= 1.2*float64(le.RetryPeriod):
+		return le, fmt.Errorf("--leader-elect-renew-deadline %s must be more than 1.2 × --leader-elect-retry-period %s", le.RenewDeadline, le.RetryPeriod)
+	}
+	return le, nil
 }

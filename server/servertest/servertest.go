@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"kite/server"
+	"kite/server/controllers"
 )
 
 // Server is a running test server.
@@ -152,4 +153,18 @@ func hostIP() net.IP {
 		}
 	}
 	return net.ParseIP("192.0.2.1") // TEST-NET-1: never routed, only named
+}
+
+// ControllerContext connects controllers to s, as the controller manager
+// does; its informers and event sink stop when the test ends. Start
+// controllers with cc.Run(ctx, replicaset.New(cc), ...) in a goroutine.
+func (s *Server) ControllerContext(t testing.TB) *controllers.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cc, err := controllers.NewContext(ctx, s.Config)
+	if err != nil {
+		t.Fatalf("controller context: %v", err)
+	}
+	return cc
 }

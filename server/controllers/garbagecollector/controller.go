@@ -31,12 +31,14 @@ type Controller struct {
 }
 
 // New returns a collector over the given resources.
-func New(client metadata.Interface, resources []Resource) *Controller {
+// Its metadata informers are its own: no other controller needs every
+// resource.
+func New(cc *controllers.Context, resources []Resource) *Controller {
 	c := &Controller{
-		client:    client,
+		client:    cc.Metadata,
 		resources: resources,
 		byKind:    map[schema.GroupKind]Resource{},
-		factory:   metadatainformer.NewSharedInformerFactory(client, 0),
+		factory:   metadatainformer.NewSharedInformerFactory(cc.Metadata, 0),
 		graph:     newGraph(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.UID](),
 			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "garbagecollector"}),
@@ -55,11 +57,11 @@ func New(client metadata.Interface, resources []Resource) *Controller {
 	return c
 }
 
-// Run collects until ctx ends, with the given number of workers.
-func (c *Controller) Run(ctx context.Context, workers int) {
+// Run collects until ctx ends.
+func (c *Controller) Run(ctx context.Context) {
 	c.factory.Start(ctx.Done())
 	c.factory.WaitForCacheSync(ctx.Done())
-	controllers.RunWorkers(ctx, c.queue, workers, c.process, c.log)
+	controllers.RunWorkers(ctx, c.queue, 4, c.process, c.log)
 }
 
 func metaOf(obj any) (*metav1.PartialObjectMetadata, bool) {

@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
@@ -23,43 +22,43 @@ import (
 
 // Controller is the namespace controller.
 type Controller struct {
-	client    kubernetes.Interface
-	meta      metadata.Interface
-	resources []schema.GroupVersionResource // namespaced resources to empty
-	factory   informers.SharedInformerFactory
-	queue     workqueue.TypedRateLimitingInterface[string]
-	log       *slog.Logger
+	client     kubernetes.Interface
+	meta       metadata.Interface
+	resources  []schema.GroupVersionResource // namespaced resources to empty
+	namespaces cache.SharedIndexInformer
+	queue      workqueue.TypedRateLimitingInterface[string]
+	log        *slog.Logger
 }
 
 // New returns a controller that empties namespaces of the given
 // namespaced resources.
-func New(client kubernetes.Interface, meta metadata.Interface, resources []schema.GroupVersionResource) *Controller {
-	c := &Controller{
-		client:    client,
-		meta:      meta,
-		resources: resources,
-		factory:   informers.NewSharedInformerFactory(client, 0),
+func New(cc *controllers.Context, resources []schema.GroupVersionResource) *Controller {
+	return &Controller{
+		client:     cc.Client,
+		meta:       cc.Metadata,
+		resources:  resources,
+		namespaces: cc.Informers.Core().V1().Namespaces().Informer(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespace"}),
 		log: slog.Default().With("component", "namespace-controller"),
 	}
+}
+
+// Run works until ctx ends.
+func (c *Controller) Run(ctx context.Context) {
 	enqueue := func(obj any) {
 		if ns, ok := obj.(*corev1.Namespace); ok && ns.DeletionTimestamp != nil {
 			c.queue.Add(ns.Name)
 		}
 	}
-	_, _ = c.factory.Core().V1().Namespaces().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	synced := controllers.Handle(ctx, c.namespaces, cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 	})
-	return c
-}
-
-// Run works until ctx ends.
-func (c *Controller) Run(ctx context.Context, workers int) {
-	c.factory.Start(ctx.Done())
-	c.factory.WaitForCacheSync(ctx.Done())
-	controllers.RunWorkers(ctx, c.queue, workers, c.sync, c.log)
+	if !cache.WaitForCacheSync(ctx.Done(), synced) {
+		return
+	}
+	controllers.RunWorkers(ctx, c.queue, 2, c.sync, c.log)
 }
 
 // sync deletes everything in a terminating namespace and, once nothing is
