@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	schedulingv1helpers "k8s.io/kubernetes/pkg/apis/scheduling/v1"
 	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac/bootstrappolicy"
 	"k8s.io/utils/ptr"
 )
@@ -25,7 +26,8 @@ var systemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem,
 
 // bootstrap creates, through the API like any client, the objects every
 // cluster starts with: system namespaces, the `kubernetes` Service with
-// endpoints at this server, and the default RBAC roles.
+// endpoints at this server, the system PriorityClasses and the default
+// RBAC roles.
 func bootstrap(ctx context.Context, config *rest.Config, cfg Config) error {
 	config = rest.CopyConfig(config)
 	config.UserAgent = "kite-bootstrap"
@@ -41,6 +43,13 @@ func bootstrap(ctx context.Context, config *rest.Config, cfg Config) error {
 	}
 	if err := ensureKubernetesService(ctx, client, cfg); err != nil {
 		return err
+	}
+	// system-node-critical and system-cluster-critical, which system
+	// workloads name in priorityClassName.
+	for _, pc := range schedulingv1helpers.SystemPriorityClasses() {
+		if err := createIfMissing(ctx, client.SchedulingV1().PriorityClasses().Create, pc); err != nil {
+			return err
+		}
 	}
 	return ensureBootstrapRBAC(ctx, client)
 }

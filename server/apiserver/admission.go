@@ -23,11 +23,22 @@ var namespacesGR = schema.GroupResource{Resource: "namespaces"}
 func (s *Server) handlerFor(gr schema.GroupResource) *resourceHandler { return s.byGR[gr] }
 
 // admitCreate rejects new objects in namespaces that do not exist or are
-// being deleted.
+// being deleted, and completes new pods.
 func (s *Server) admitCreate(ctx context.Context, h *resourceHandler, obj runtime.Object) error {
 	if !h.res.Namespaced {
 		return nil
 	}
+	if err := s.admitNamespace(ctx, h, obj); err != nil {
+		return err
+	}
+	if pod, ok := obj.(*api.Pod); ok {
+		return s.admitPod(ctx, h, pod)
+	}
+	return nil
+}
+
+// admitNamespace is kube-apiserver's NamespaceLifecycle admission.
+func (s *Server) admitNamespace(ctx context.Context, h *resourceHandler, obj runtime.Object) error {
 	ns := objectMeta(obj).GetNamespace()
 	store := s.handlerFor(namespacesGR).store
 	nsObj, err := store.Cached(ctx, "", ns)
@@ -58,8 +69,11 @@ func (s *Server) admitCreate(ctx context.Context, h *resourceHandler, obj runtim
 // admitUpdate applies per-kind rules that need more than the strategy,
 // before validation. finish is called with whether the update was stored.
 func (s *Server) admitUpdate(ctx context.Context, h *resourceHandler, obj, old runtime.Object) (finish func(stored bool), err error) {
-	if svc, ok := obj.(*api.Service); ok {
-		return s.admitServiceUpdate(ctx, h, svc, old.(*api.Service))
+	switch o := obj.(type) {
+	case *api.Service:
+		return s.admitServiceUpdate(ctx, h, o, old.(*api.Service))
+	case *api.Pod:
+		keepPriority(o, old.(*api.Pod))
 	}
 	return func(bool) {}, nil
 }
