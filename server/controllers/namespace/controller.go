@@ -4,7 +4,6 @@ package namespace
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -61,8 +60,9 @@ func (c *Controller) Run(ctx context.Context) {
 	controllers.RunWorkers(ctx, c.queue, 2, c.sync, c.log)
 }
 
-// sync deletes everything in a terminating namespace and, once nothing is
-// left, removes the kubernetes finalizer so the namespace goes away.
+// sync deletes everything in a terminating namespace, reports what is left
+// in the namespace's conditions and, once nothing is left, removes the
+// kubernetes finalizer so the namespace goes away.
 func (c *Controller) sync(ctx context.Context, name string) error {
 	ns, err := c.client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -74,20 +74,26 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	if ns.DeletionTimestamp == nil || !hasFinalizer(ns) {
 		return nil
 	}
-	remaining := 0
+	ns = ns.DeepCopy()
+	var progress deletionProgress
 	background := metav1.DeletePropagationBackground
 	for _, gvr := range c.resources {
 		res := c.meta.Resource(gvr).Namespace(name)
 		if err := res.DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &background}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting %s: %w", gvr.Resource, err)
+			progress.failed(gvr, err)
+			continue
 		}
 		list, err := res.List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return fmt.Errorf("listing %s: %w", gvr.Resource, err)
+			progress.failed(gvr, err)
+			continue
 		}
-		remaining += len(list.Items)
+		progress.remain(gvr, list.Items)
 	}
-	if remaining > 0 {
+	if err := c.reportProgress(ctx, ns, &progress); err != nil {
+		return err
+	}
+	if !progress.done() {
 		// Pods being terminated gracefully, or objects held by
 		// finalizers: look again shortly.
 		return controllers.RetryAfter(2 * time.Second)

@@ -51,3 +51,69 @@ func TestIntegrationNamespaceDeletion(t *testing.T) {
 		t.Fatalf("the other namespace lost objects: %v %v", cms, err)
 	}
 }
+
+// TestIntegrationNamespaceStuckFinalizer: content held by a finalizer keeps
+// the namespace Terminating, and its conditions say what is left and why,
+// in upstream's words; releasing the finalizer lets it go.
+func TestIntegrationNamespaceStuckFinalizer(t *testing.T) {
+	s := servertest.Start(t, servertest.WithControllers)
+	c, ctx := s.Client, context.Background()
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "stuck"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	held := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "held", Finalizers: []string{"example.com/hold"}}}
+	if _, err := c.CoreV1().ConfigMaps("stuck").Create(ctx, held, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CoreV1().Namespaces().Delete(ctx, "stuck", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[corev1.NamespaceConditionType]string{
+		corev1.NamespaceContentRemaining:         "SomeResourcesRemain: Some resources are remaining: configmaps. has 1 resource instances",
+		corev1.NamespaceFinalizersRemaining:      "SomeFinalizersRemain: Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances",
+		corev1.NamespaceDeletionContentFailure:   "ContentDeleted: All content successfully deleted, may be waiting on finalization",
+		corev1.NamespaceDeletionDiscoveryFailure: "ResourcesDiscovered: All resources successfully discovered",
+	}
+	var got map[corev1.NamespaceConditionType]string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ns, err := c.CoreV1().Namespaces().Get(ctx, "stuck", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = map[corev1.NamespaceConditionType]string{}
+		for _, cond := range ns.Status.Conditions {
+			got[cond.Type] = cond.Reason + ": " + cond.Message
+		}
+		matched := ns.Status.Phase == corev1.NamespaceTerminating
+		for k, v := range want {
+			matched = matched && got[k] == v
+		}
+		if matched {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("conditions %v (phase %s), want %v", got, ns.Status.Phase, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cm, err := c.CoreV1().ConfigMaps("stuck").Get(ctx, "held", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Finalizers = nil
+	if _, err := c.CoreV1().ConfigMaps("stuck").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		_, err := c.CoreV1().Namespaces().Get(ctx, "stuck", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("namespace still there after its content was released (err %v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
