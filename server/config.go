@@ -29,6 +29,8 @@ type Config struct {
 	DisableAgent        bool
 	// DisableControllerManager runs no controllers on this server.
 	DisableControllerManager bool
+	// DisableScheduler runs no scheduler on this server.
+	DisableScheduler bool
 	// LeaderElection times the Leases behind the controllers and the
 	// scheduler; zero means controllers.DefaultLeaderElection.
 	LeaderElection    controllers.LeaderElection

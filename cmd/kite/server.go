@@ -36,6 +36,7 @@ type serverOptions struct {
 	disable                  []string
 	disableAgent             bool
 	disableControllerManager bool
+	disableScheduler         bool
 	leaderElectLease         time.Duration
 	leaderElectRenew         time.Duration
 	leaderElectRetry         time.Duration
@@ -76,6 +77,7 @@ func newServerFlags() (*serverOptions, *pflag.FlagSet) {
 	fs.StringSliceVar(&o.disable, "disable", nil, "packaged parts to turn off: "+disableableList()+" (repeatable, comma-separated)")
 	fs.BoolVar(&o.disableAgent, "disable-agent", false, "run only the control plane, no kubelet on this node")
 	fs.BoolVar(&o.disableControllerManager, "disable-controller-manager", false, "run no controllers (garbage collector, ...) on this server")
+	fs.BoolVar(&o.disableScheduler, "disable-scheduler", false, "run no scheduler on this server")
 	fs.DurationVar(&o.leaderElectLease, "leader-elect-lease-duration", 15*time.Second, "how long a standby server waits after the leader's last renewal before taking over the controllers and scheduler")
 	fs.DurationVar(&o.leaderElectRenew, "leader-elect-renew-deadline", 10*time.Second, "how long the leader keeps trying to renew before it stops acting (less than the lease duration)")
 	fs.DurationVar(&o.leaderElectRetry, "leader-elect-retry-period", 2*time.Second, "how often leader and standbys renew or try the lease")

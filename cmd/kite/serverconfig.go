@@ -44,6 +44,7 @@ func buildServerConfig(o *serverOptions, host hostInfo) (server.Config, error) {
 	}
 	cfg.DisableAgent = o.disableAgent
 	cfg.DisableControllerManager = o.disableControllerManager
+	cfg.DisableScheduler = o.disableScheduler
 	if cfg.LeaderElection, err = checkLeaderElection(o); err != nil {
 		return cfg, err
 	}
