@@ -2,13 +2,28 @@ package server
 
 import (
 	"context"
+	"os"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 
 	"kite/server/controllers"
+	"kite/server/controllers/cronjob"
+	"kite/server/controllers/daemonset"
+	"kite/server/controllers/deployment"
+	"kite/server/controllers/endpoints"
+	"kite/server/controllers/endpointslice"
 	"kite/server/controllers/garbagecollector"
+	"kite/server/controllers/job"
 	"kite/server/controllers/namespace"
+	"kite/server/controllers/nodelifecycle"
+	"kite/server/controllers/podgc"
+	"kite/server/controllers/replicaset"
+	"kite/server/controllers/resourcequota"
+	"kite/server/controllers/rootcacert"
+	"kite/server/controllers/serviceaccount"
+	"kite/server/controllers/statefulset"
+	"kite/server/controllers/ttlafterfinished"
 	"kite/server/registry"
 )
 
@@ -25,6 +40,11 @@ func startControlPlane(ctx context.Context, config *rest.Config, cfg Config) err
 	if timing == (controllers.LeaderElection{}) {
 		timing = controllers.DefaultLeaderElection
 	}
+	// Every namespace gets the cluster CA in kube-root-ca.crt.
+	caPEM, err := os.ReadFile(config.TLSClientConfig.CAFile)
+	if err != nil {
+		return err
+	}
 	resources := collectedResources()
 	var namespaced []schema.GroupVersionResource
 	for _, r := range resources {
@@ -36,6 +56,21 @@ func startControlPlane(ctx context.Context, config *rest.Config, cfg Config) err
 		cc.Run(term,
 			garbagecollector.New(cc, resources),
 			namespace.New(cc, namespaced),
+			replicaset.New(cc),
+			deployment.New(cc),
+			statefulset.New(cc),
+			daemonset.New(cc),
+			job.New(cc),
+			cronjob.New(cc),
+			ttlafterfinished.New(cc),
+			endpoints.New(cc),
+			endpointslice.New(cc),
+			serviceaccount.New(cc),
+			rootcacert.New(cc, caPEM),
+			nodelifecycle.New(cc),
+			nodelifecycle.NewTaintEviction(cc),
+			podgc.New(cc),
+			resourcequota.New(cc),
 		)
 	})
 	return nil
