@@ -25,11 +25,13 @@ import (
 	"kite/server/controllers/statefulset"
 	"kite/server/controllers/ttlafterfinished"
 	"kite/server/registry"
+	"kite/server/scheduler"
 )
 
-// startControlPlane runs the controllers against this server's API, as
-// ordinary clients, each behind its Lease in kube-system so that of
-// several servers only one acts.
+// startControlPlane runs the controllers and the scheduler against this
+// server's API, as ordinary clients, each behind its Lease in kube-system
+// (kube-controller-manager, kube-scheduler) so that of several servers
+// only one acts. They share one set of informers.
 func startControlPlane(ctx context.Context, config *rest.Config, cfg Config) error {
 	config.UserAgent = "kite-controller-manager"
 	cc, err := controllers.NewContext(ctx, config)
@@ -51,6 +53,14 @@ func startControlPlane(ctx context.Context, config *rest.Config, cfg Config) err
 		if r.Namespaced {
 			namespaced = append(namespaced, r.GVR)
 		}
+	}
+	if !cfg.DisableScheduler {
+		go controllers.Lead(ctx, cc.Client, "kube-scheduler", timing, func(term context.Context) {
+			cc.Run(term, scheduler.New(cc))
+		})
+	}
+	if cfg.DisableControllerManager {
+		return nil
 	}
 	go controllers.Lead(ctx, cc.Client, "kube-controller-manager", timing, func(term context.Context) {
 		cc.Run(term,

@@ -167,7 +167,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 			return nil, fmt.Errorf("writing kubeconfig: %w", err)
 		}
 	}
-	if !cfg.DisableControllerManager {
+	if !cfg.DisableControllerManager || !cfg.DisableScheduler {
 		if err := startControlPlane(ctx, rest.CopyConfig(loopback), cfg); err != nil {
 			srv.Close()
 			return nil, fmt.Errorf("starting controllers: %w", err)

@@ -36,10 +36,13 @@ type Server struct {
 // Option changes the configuration of a test server.
 type Option func(*server.Config)
 
-// WithControllers runs the controllers too. By default a test server is
-// the API alone, like upstream's API server integration tests, so tests
-// see exactly what the API server does.
-func WithControllers(cfg *server.Config) { cfg.DisableControllerManager = false }
+// WithControllers runs the controllers and the scheduler too. By default a
+// test server is the API alone, like upstream's API server integration
+// tests, so tests see exactly what the API server does.
+func WithControllers(cfg *server.Config) {
+	cfg.DisableControllerManager = false
+	cfg.DisableScheduler = false
+}
 
 // Start starts a server that is stopped when the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
@@ -67,7 +70,7 @@ func StartIn(dir string, opts ...Option) (*Server, error) {
 		NodePortRange: server.PortRange{Base: 30000, Size: 2768}, DisableAgent: true,
 		EtcdClientPort: ports[1], EtcdPeerPort: ports[2],
 	}
-	cfg.DisableControllerManager = true
+	cfg.DisableControllerManager, cfg.DisableScheduler = true, true
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -75,7 +75,7 @@ func stepRollout(t *testing.T, k kubectl, ns string) {
 	}
 	wantLines(t, "set image", k.ok(t, "-n", ns, "set", "image", "deployment/web", "web=registry.local/web:2.0"), "deployment.apps/web image updated")
 	rolledOut()
-	checkTable(t, "history", k.ok(t, "-n", ns, "rollout", "history", "deployment/web"), []string{"REVISION", "CHANGE-CAUSE"}, []string{"2", "<none>"})
+	checkHistory(t, k.ok(t, "-n", ns, "rollout", "history", "deployment/web"), "deployment.apps/web", "1", "2")
 	wantContains(t, "history revision 1", k.ok(t, "-n", ns, "rollout", "history", "deployment/web", "--revision=1"), "registry.local/web:1.0")
 
 	wantLines(t, "undo", k.ok(t, "-n", ns, "rollout", "undo", "deployment/web"), "deployment.apps/web rolled back")
@@ -84,8 +84,7 @@ func stepRollout(t *testing.T, k kubectl, ns string) {
 	if rss := strings.Fields(k.jsonpath(t, "{.items[*].metadata.name}", "-n", ns, "get", "rs", "-l", "app=web")); len(rss) != 2 {
 		t.Errorf("replica sets after undo %v: the old one should be reused", rss)
 	}
-	history := k.ok(t, "-n", ns, "rollout", "history", "deployment/web")
-	checkTable(t, "history after undo", history, []string{"REVISION", "CHANGE-CAUSE"}, []string{"3", "<none>"})
+	checkHistory(t, k.ok(t, "-n", ns, "rollout", "history", "deployment/web"), "deployment.apps/web", "2", "3")
 
 	wantLines(t, "restart", k.ok(t, "-n", ns, "rollout", "restart", "deployment/web"), "deployment.apps/web restarted")
 	rolledOut()
@@ -172,7 +171,7 @@ func stepStatefulSet(t *testing.T, k kubectl, ns string) {
 	wantEqual(t, "claims", k.jsonpath(t, "{.items[*].metadata.name}", "-n", ns, "get", "pvc"), "data-db-0 data-db-1")
 	k.ok(t, "-n", ns, "set", "image", "statefulset/db", "db=registry.local/db:2.0")
 	k.ok(t, "-n", ns, "rollout", "status", "statefulset/db", "--timeout=60s")
-	checkTable(t, "sts history", k.ok(t, "-n", ns, "rollout", "history", "statefulset/db"), []string{"REVISION", "CHANGE-CAUSE"}, []string{"2", "<none>"})
+	checkHistory(t, k.ok(t, "-n", ns, "rollout", "history", "statefulset/db"), "statefulset.apps/db", "1", "2")
 }
 
 const daemonSetManifest = `apiVersion: apps/v1
@@ -233,6 +232,24 @@ func stepSchedulingFailure(t *testing.T, k kubectl, ns string) {
 func stepDeleteWorkloadNamespace(t *testing.T, k kubectl, ns string) {
 	k.ok(t, "delete", "namespace", ns, "--timeout=60s")
 	k.notFound(t, "namespace", ns)
+}
+
+// checkHistory asserts `kubectl rollout history` output: a title line,
+// then the table of revisions, oldest first.
+func checkHistory(t *testing.T, out, title string, revisions ...string) {
+	t.Helper()
+	ls := lines(out)
+	if len(ls) < 2 || ls[0] != title {
+		t.Fatalf("rollout history: want title %q, got:\n%s", title, out)
+	}
+	rows := table(strings.Join(ls[1:], "\n"))
+	var got []string
+	for _, r := range rows[1:] {
+		got = append(got, r[0])
+	}
+	if strings.Join(rows[0], " ") != "REVISION CHANGE-CAUSE" || strings.Join(got, " ") != strings.Join(revisions, " ") {
+		t.Errorf("rollout history: want revisions %v, got:\n%s", revisions, out)
+	}
 }
 
 // waitUntil polls cond for up to a minute.
