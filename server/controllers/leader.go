@@ -76,8 +76,9 @@ func Lead(ctx context.Context, client kubernetes.Interface, name string, timing 
 		}
 		elector.Run(ctx) // returns when leadership is lost or ctx ends
 	}
-	termMu.Lock() // the last term has returned
-	termMu.Unlock()
+	// Return only after the last term has.
+	termMu.Lock()
+	defer termMu.Unlock()
 }
 
 func hostname() string {

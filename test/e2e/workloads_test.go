@@ -13,7 +13,7 @@ import (
 func TestWorkloads(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, serverOptions{})
-	startSimNodes(t, s, "node-a", "node-b", "node-c")
+	nodes := startSimNodes(t, s, "node-a", "node-b", "node-c")
 	k := bundledKubectl(t, s)
 	ns := "e2e-workloads"
 	k.ok(t, "create", "namespace", ns)
@@ -32,6 +32,9 @@ func TestWorkloads(t *testing.T) {
 		{"drain", stepDrain},
 		{"scheduling-failure", stepSchedulingFailure},
 		{"delete-namespace", stepDeleteWorkloadNamespace},
+		// Last: pods on a dead node stay Terminating (no kubelet confirms
+		// their end), which would hold up the namespace's deletion.
+		{"node-failure", func(t *testing.T, k kubectl, ns string) { stepNodeFailure(t, k, nodes) }},
 	} {
 		if !t.Run(step.name, func(t *testing.T) { step.fn(t, k, ns) }) {
 			// Later steps build on the deployment of the first ones.
@@ -227,6 +230,26 @@ func stepSchedulingFailure(t *testing.T, k kubectl, ns string) {
 	waitUntil(t, "big scheduled on node-b", func() bool {
 		return k.jsonpath(t, "{.spec.nodeName}", "-n", ns, "get", "pod", "big") == "node-b"
 	})
+}
+
+// stepNodeFailure: a node whose kubelet stops heartbeating goes NotReady
+// after the 40 s grace period and gets the unreachable taints.
+func stepNodeFailure(t *testing.T, k kubectl, nodes *simNodes) {
+	nodes.kill("node-c")
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		out := k.ok(t, "get", "node", "node-c")
+		taints := k.jsonpath(t, `{range .spec.taints[*]}{.key}:{.effect} {end}`, "get", "node", "node-c")
+		if len(table(out)) > 1 && table(out)[1][1] == "NotReady" &&
+			strings.Contains(taints, "node.kubernetes.io/unreachable:NoSchedule") && strings.Contains(taints, "node.kubernetes.io/unreachable:NoExecute") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node-c after its kubelet stopped:\n%s\ntaints: %s", out, taints)
+		}
+		time.Sleep(time.Second)
+	}
+	wantEqual(t, "Ready reason", k.jsonpath(t, `{.status.conditions[?(@.type=="Ready")].reason}`, "get", "node", "node-c"), "NodeStatusUnknown")
 }
 
 func stepDeleteWorkloadNamespace(t *testing.T, k kubectl, ns string) {
