@@ -26,8 +26,6 @@ import (
 const (
 	controllerName = "cronjob-controller"
 	workers        = 5
-	// jobOwnerIndex indexes cached Jobs by the UID of their controller.
-	jobOwnerIndex = "cronjob-controller/owner-uid"
 )
 
 var cronJobKind = batchv1.SchemeGroupVersion.WithKind("CronJob")
@@ -69,16 +67,8 @@ func New(cc *controllers.Context, opts ...Option) *Controller {
 	}
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "cronjob", Clock: c.clock})
-	// The index outlives this controller (informers are the process's).
-	if _, ok := c.jobsInf.GetIndexer().GetIndexers()[jobOwnerIndex]; !ok {
-		_ = c.jobsInf.AddIndexers(cache.Indexers{jobOwnerIndex: func(obj any) ([]string, error) {
-			if job, ok := obj.(*batchv1.Job); ok {
-				if ref := metav1.GetControllerOf(job); ref != nil {
-					return []string{string(ref.UID)}, nil
-				}
-			}
-			return nil, nil
-		}})
+	if err := controllers.IndexByController(c.jobsInf); err != nil {
+		c.log.Error("cannot index jobs by controller", "err", err)
 	}
 	return c
 }
@@ -86,9 +76,9 @@ func New(cc *controllers.Context, opts ...Option) *Controller {
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
 	cronJobsSynced := controllers.Handle(ctx, c.cronJobsInf, cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
+		AddFunc:    func(obj any) { controllers.Enqueue(c.queue, obj) },
 		UpdateFunc: c.cronJobUpdated,
-		DeleteFunc: c.enqueue,
+		DeleteFunc: func(obj any) { controllers.Enqueue(c.queue, obj) },
 	})
 	jobsSynced := controllers.Handle(ctx, c.jobsInf, cache.ResourceEventHandlerFuncs{
 		AddFunc: c.jobChanged,
@@ -110,18 +100,12 @@ func (c *Controller) Run(ctx context.Context) {
 	controllers.RunWorkers(ctx, c.queue, workers, c.sync, c.log)
 }
 
-func (c *Controller) enqueue(obj any) {
-	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-		c.queue.Add(key)
-	}
-}
-
 // cronJobUpdated: a changed schedule or time zone moves the next sync to
 // the new next time; any other change is looked at now.
 func (c *Controller) cronJobUpdated(oldObj, newObj any) {
 	old, cur := oldObj.(*batchv1.CronJob), newObj.(*batchv1.CronJob)
 	if old.Spec.Schedule == cur.Spec.Schedule && ptr.Equal(old.Spec.TimeZone, cur.Spec.TimeZone) {
-		c.enqueue(cur)
+		controllers.Enqueue(c.queue, cur)
 		return
 	}
 	sched, err := parseSchedule(scheduleLine(cur))
@@ -134,35 +118,22 @@ func (c *Controller) cronJobUpdated(oldObj, newObj any) {
 
 // jobChanged wakes the CronJob that controls a Job.
 func (c *Controller) jobChanged(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	job, ok := obj.(*batchv1.Job)
+	job, ok := controllers.FromTombstone[*batchv1.Job](obj)
 	if !ok {
 		return
 	}
-	ref := metav1.GetControllerOf(job)
-	if ref == nil || ref.Kind != cronJobKind.Kind {
-		return
+	cj, ok := controllers.ResolveControllerRef(job.Namespace, metav1.GetControllerOfNoCopy(job), cronJobKind.Kind,
+		func(namespace, name string) (*batchv1.CronJob, error) {
+			return c.cronJobs.CronJobs(namespace).Get(name)
+		})
+	if ok {
+		controllers.Enqueue(c.queue, cj)
 	}
-	cj, err := c.cronJobs.CronJobs(job.Namespace).Get(ref.Name)
-	if err != nil || cj.UID != ref.UID {
-		return
-	}
-	c.enqueue(cj)
 }
 
 // jobsOf returns the cached Jobs the CronJob controls.
 func (c *Controller) jobsOf(cj *batchv1.CronJob) ([]*batchv1.Job, error) {
-	objs, err := c.jobsInf.GetIndexer().ByIndex(jobOwnerIndex, string(cj.UID))
-	if err != nil {
-		return nil, err
-	}
-	jobs := make([]*batchv1.Job, 0, len(objs))
-	for _, o := range objs {
-		jobs = append(jobs, o.(*batchv1.Job))
-	}
-	return jobs, nil
+	return controllers.ControlledBy[*batchv1.Job](c.jobsInf.GetIndexer(), cj.Namespace, cj.UID)
 }
 
 // retryIn returns d as a RetryAfter for the worker loop.

@@ -11,13 +11,12 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/cronjob"
-	"kite/server/servertest"
 )
 
 const ns = "default"
@@ -33,14 +32,10 @@ type env struct {
 // (the Job controller is not running: tests finish Jobs themselves).
 func start(t *testing.T) *env {
 	t.Helper()
-	s := servertest.Start(t)
-	cc := s.ControllerContext(t)
+	s, cc := controllertest.Start(t)
 	clk := clocktesting.NewFakeClock(time.Now())
-	c := cronjob.New(cc, cronjob.WithClock(clk))
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(ctx, c)
-	return &env{t: t, client: s.Client, ctx: ctx, clock: clk}
+	controllertest.Run(t, cc, cronjob.New(cc, cronjob.WithClock(clk)))
+	return &env{t: t, client: s.Client, ctx: context.Background(), clock: clk}
 }
 
 func newCronJob(name, schedule string) *batchv1.CronJob {
@@ -89,16 +84,13 @@ func (e *env) advanceTo(t time.Time, what string, cond func() bool) {
 // the test moved it, waits on the clock.
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	err := wait.PollUntilContextTimeout(e.ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+	controllertest.WaitFor(e.t, what, func(context.Context) (bool, error) {
 		if cond() {
 			return true, nil
 		}
 		e.clock.Step(10 * time.Millisecond)
 		return false, nil
 	})
-	if err != nil {
-		e.t.Fatalf("waiting for %s: %v", what, err)
-	}
 }
 
 func (e *env) jobs(cronJob string) []batchv1.Job {
@@ -172,15 +164,9 @@ func (e *env) finishJob(name string, complete bool, at time.Time) {
 
 func (e *env) events(name string) []string {
 	e.t.Helper()
-	list, err := e.client.EventsV1().Events(ns).List(e.ctx, metav1.ListOptions{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	var out []string
-	for _, ev := range list.Items {
-		if ev.Regarding.Name == name {
-			out = append(out, ev.Reason+": "+ev.Note)
-		}
+	for _, ev := range controllertest.EventsAbout(e.t, e.client, ns, name) {
+		out = append(out, ev.Reason+": "+ev.Note)
 	}
 	return out
 }

@@ -44,8 +44,10 @@ type Controller struct {
 	informers struct {
 		sets, pods, nodes, revisions cache.SharedIndexInformer
 	}
-	queue        workqueue.TypedRateLimitingInterface[string]
-	expectations *expectations
+	queue         workqueue.TypedRateLimitingInterface[string]
+	expectations  *controllers.Expectations
+	podEvents     *controllers.Dependents[*appsv1.DaemonSet, *corev1.Pod]
+	historyEvents *controllers.Dependents[*appsv1.DaemonSet, *appsv1.ControllerRevision]
 	// failedBackoff spaces out the deletion of failed pods per node, so a
 	// node that keeps rejecting a pod is not hammered.
 	failedBackoff *flowcontrol.Backoff
@@ -64,7 +66,7 @@ func New(cc *controllers.Context) *Controller {
 		revisions: cc.Informers.Apps().V1().ControllerRevisions().Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "daemonset"}),
-		expectations:  newExpectations(),
+		expectations:  controllers.NewExpectations(),
 		failedBackoff: flowcontrol.NewBackOff(time.Second, 15*time.Minute),
 		recorder:      cc.Recorder("daemonset-controller"),
 		log:           slog.Default().With("component", "daemonset-controller"),
@@ -74,32 +76,55 @@ func New(cc *controllers.Context) *Controller {
 	c.informers.pods = cc.Informers.Core().V1().Pods().Informer()
 	c.informers.nodes = cc.Informers.Core().V1().Nodes().Informer()
 	c.informers.revisions = cc.Informers.Apps().V1().ControllerRevisions().Informer()
+	getSet := func(namespace, name string) (*appsv1.DaemonSet, error) { return c.sets.DaemonSets(namespace).Get(name) }
+	enqueue := func(ds *appsv1.DaemonSet) { controllers.Enqueue(c.queue, ds) }
+	c.podEvents = &controllers.Dependents[*appsv1.DaemonSet, *corev1.Pod]{
+		OwnerKind: controllerKind.Kind,
+		GetOwner:  getSet,
+		Adopters: func(pod *corev1.Pod) []*appsv1.DaemonSet {
+			sets, _ := c.sets.GetPodDaemonSets(pod) // an error means none
+			return sets
+		},
+		Enqueue: enqueue,
+		Created: func(ds *appsv1.DaemonSet, _ *corev1.Pod) { c.expectations.Observed(setKey(ds), 1, 0) },
+		Gone:    func(ds *appsv1.DaemonSet, _ *corev1.Pod) { c.expectations.Observed(setKey(ds), 0, 1) },
+		Changed: func(ds *appsv1.DaemonSet, old, cur *corev1.Pod) {
+			if controllers.BecameReady(old, cur) && ds.Spec.MinReadySeconds > 0 {
+				// Available after minReadySeconds, with a second of slack.
+				c.queue.AddAfter(setKey(ds), time.Duration(ds.Spec.MinReadySeconds+1)*time.Second)
+			}
+		},
+		// A pod being deleted gracefully counts as deleted: the set may
+		// replace it now rather than when the kubelet is done.
+		DeletingIsGone: true,
+	}
+	c.historyEvents = &controllers.Dependents[*appsv1.DaemonSet, *appsv1.ControllerRevision]{
+		OwnerKind: controllerKind.Kind,
+		GetOwner:  getSet,
+		Adopters: func(r *appsv1.ControllerRevision) []*appsv1.DaemonSet {
+			sets, _ := c.sets.GetHistoryDaemonSets(r) // an error means none
+			return sets
+		},
+		Enqueue: enqueue,
+	}
 	return c
 }
 
+func setKey(ds *appsv1.DaemonSet) string { return ds.Namespace + "/" + ds.Name }
+
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
+	sets := controllers.EnqueueHandler(c.queue)
+	sets.DeleteFunc = c.setDeleted
 	synced := []cache.InformerSynced{
-		controllers.Handle(ctx, c.informers.sets, cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.enqueue,
-			UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-			DeleteFunc: c.setDeleted,
-		}),
-		controllers.Handle(ctx, c.informers.pods, cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.podAdded,
-			UpdateFunc: c.podUpdated,
-			DeleteFunc: c.podDeleted,
-		}),
+		controllers.Handle(ctx, c.informers.sets, sets),
+		controllers.Handle(ctx, c.informers.pods, c.podEvents.Handler()),
 		controllers.Handle(ctx, c.informers.nodes, cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(any) { c.enqueueAll() },
 			UpdateFunc: c.nodeUpdated,
 			DeleteFunc: func(any) { c.enqueueAll() },
 		}),
-		controllers.Handle(ctx, c.informers.revisions, cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.revisionChanged,
-			UpdateFunc: func(_, obj any) { c.revisionChanged(obj) },
-			DeleteFunc: c.revisionChanged,
-		}),
+		controllers.Handle(ctx, c.informers.revisions, c.historyEvents.Handler()),
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return
@@ -109,25 +134,19 @@ func (c *Controller) Run(ctx context.Context) {
 	controllers.RunWorkers(ctx, c.queue, 2, c.sync, c.log)
 }
 
-func (c *Controller) enqueue(obj any) {
-	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-		c.queue.Add(key)
-	}
-}
-
 func (c *Controller) enqueueAll() {
 	sets, err := c.sets.List(labels.Everything())
 	if err != nil {
 		return
 	}
 	for _, ds := range sets {
-		c.enqueue(ds)
+		controllers.Enqueue(c.queue, ds)
 	}
 }
 
 func (c *Controller) setDeleted(obj any) {
 	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-		c.expectations.forget(key)
+		c.expectations.Forget(key)
 		c.queue.Add(key)
 	}
 }
@@ -142,128 +161,6 @@ func (c *Controller) nodeUpdated(oldObj, newObj any) {
 	c.enqueueAll()
 }
 
-// owner resolves a controller reference to the DaemonSet it names.
-func (c *Controller) owner(namespace string, ref *metav1.OwnerReference) *appsv1.DaemonSet {
-	if ref == nil || ref.Kind != controllerKind.Kind {
-		return nil
-	}
-	ds, err := c.sets.DaemonSets(namespace).Get(ref.Name)
-	if err != nil || ds.UID != ref.UID {
-		return nil
-	}
-	return ds
-}
-
-func (c *Controller) setsSelecting(pod *corev1.Pod) []*appsv1.DaemonSet {
-	sets, err := c.sets.GetPodDaemonSets(pod)
-	if err != nil {
-		return nil
-	}
-	return sets
-}
-
-func (c *Controller) podAdded(obj any) {
-	pod := obj.(*corev1.Pod)
-	if pod.DeletionTimestamp != nil {
-		c.podDeleted(pod)
-		return
-	}
-	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
-		if ds := c.owner(pod.Namespace, ref); ds != nil {
-			key := ds.Namespace + "/" + ds.Name
-			c.expectations.observed(key, 1, 0)
-			c.queue.Add(key)
-		}
-		return
-	}
-	for _, ds := range c.setsSelecting(pod) {
-		c.enqueue(ds)
-	}
-}
-
-func (c *Controller) podUpdated(oldObj, newObj any) {
-	old, cur := oldObj.(*corev1.Pod), newObj.(*corev1.Pod)
-	if old.ResourceVersion == cur.ResourceVersion {
-		return
-	}
-	if cur.DeletionTimestamp != nil {
-		// A pod being deleted gracefully counts as deleted: the set may
-		// replace it now rather than when the kubelet is done.
-		c.podDeleted(cur)
-		return
-	}
-	oldRef, curRef := metav1.GetControllerOfNoCopy(old), metav1.GetControllerOfNoCopy(cur)
-	refChanged := !reflect.DeepEqual(oldRef, curRef)
-	if refChanged && oldRef != nil {
-		if ds := c.owner(old.Namespace, oldRef); ds != nil {
-			c.enqueue(ds)
-		}
-	}
-	if curRef != nil {
-		ds := c.owner(cur.Namespace, curRef)
-		if ds == nil {
-			return
-		}
-		c.enqueue(ds)
-		if !podReady(old) && podReady(cur) && ds.Spec.MinReadySeconds > 0 {
-			// Available after minReadySeconds, with a second of slack.
-			c.queue.AddAfter(ds.Namespace+"/"+ds.Name, time.Duration(ds.Spec.MinReadySeconds+1)*time.Second)
-		}
-		return
-	}
-	if refChanged || !reflect.DeepEqual(old.Labels, cur.Labels) {
-		for _, ds := range c.setsSelecting(cur) {
-			c.enqueue(ds)
-		}
-	}
-}
-
-func (c *Controller) podDeleted(obj any) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tombstone.Obj.(*corev1.Pod); !ok {
-			return
-		}
-	}
-	ds := c.owner(pod.Namespace, metav1.GetControllerOfNoCopy(pod))
-	if ds == nil {
-		return
-	}
-	key := ds.Namespace + "/" + ds.Name
-	c.expectations.observed(key, 0, 1)
-	c.queue.Add(key)
-}
-
-// revisionChanged wakes the set controlling a revision, or the sets that
-// may adopt an orphan one.
-func (c *Controller) revisionChanged(obj any) {
-	r, ok := obj.(*appsv1.ControllerRevision)
-	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if r, ok = tombstone.Obj.(*appsv1.ControllerRevision); !ok {
-			return
-		}
-	}
-	if ref := metav1.GetControllerOfNoCopy(r); ref != nil {
-		if ds := c.owner(r.Namespace, ref); ds != nil {
-			c.enqueue(ds)
-		}
-		return
-	}
-	if sets, err := c.sets.GetHistoryDaemonSets(r); err == nil {
-		for _, ds := range sets {
-			c.enqueue(ds)
-		}
-	}
-}
-
 // sync brings one DaemonSet a step closer to its spec.
 func (c *Controller) sync(ctx context.Context, key string) error {
 	namespace, name, err := cache.SplitMetaNamespaceKey(key)
@@ -272,7 +169,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	ds, err := c.sets.DaemonSets(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.expectations.forget(key)
+		c.expectations.Forget(key)
 		return nil
 	}
 	if err != nil {
@@ -297,13 +194,13 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return err
 	}
 	hash := cur.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
-	if !c.expectations.satisfied(key) {
+	if !c.expectations.Satisfied(key) {
 		// Earlier creates or deletes are not in the cache yet: only
 		// report, and do not claim to have seen this generation.
 		return c.updateStatus(ctx, ds, nodes, hash, false)
 	}
 	err = c.manage(ctx, ds, nodes, hash)
-	if err == nil && c.expectations.satisfied(key) {
+	if err == nil && c.expectations.Satisfied(key) {
 		if ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
 			err = c.rollingUpdate(ctx, ds, nodes, hash)
 		}

@@ -1,6 +1,7 @@
 package daemonset_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -8,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"kite/server/controllers/controllertest"
 )
 
 var worker = map[string]string{"role": "worker"}
@@ -115,7 +118,7 @@ func TestIntegrationRollingUpdate(t *testing.T) {
 	e.updateSet("ru", func(d *appsv1.DaemonSet) { d.Spec.Template.Spec.Containers[0].Image = "busybox:2" })
 	// Two nodes get new pods; the other two keep their old ones while the
 	// new pods are not available.
-	e.eventually("two pods replaced", func() (bool, error) {
+	controllertest.WaitFor(e.t, "two pods replaced", func(context.Context) (bool, error) {
 		updated := 0
 		for _, pods := range e.podsByNode("ru") {
 			if len(pods) == 1 && pods[0].Spec.Containers[0].Image == "busybox:2" {
@@ -140,7 +143,7 @@ func TestIntegrationRollingUpdate(t *testing.T) {
 	}
 
 	e.readyAll("ru")
-	e.eventually("all pods replaced", func() (bool, error) {
+	controllertest.WaitFor(e.t, "all pods replaced", func(context.Context) (bool, error) {
 		e.readyAll("ru")
 		byNode := e.podsByNode("ru")
 		for _, n := range nodes {
@@ -191,7 +194,7 @@ func TestIntegrationSurge(t *testing.T) {
 	e.waitStatus("sg", "available", func(s appsv1.DaemonSetStatus) bool { return s.NumberAvailable == 1 })
 
 	e.updateSet("sg", func(d *appsv1.DaemonSet) { d.Spec.Template.Spec.Containers[0].Image = "busybox:2" })
-	e.eventually("a surge pod next to the old one", func() (bool, error) {
+	controllertest.WaitFor(e.t, "a surge pod next to the old one", func(context.Context) (bool, error) {
 		return len(e.podsByNode("sg")["a"]) == 2, nil
 	})
 	for _, p := range e.podsByNode("sg")["a"] {
@@ -199,7 +202,7 @@ func TestIntegrationSurge(t *testing.T) {
 			e.setPhase(p.Name, corev1.PodRunning)
 		}
 	}
-	e.eventually("the old pod gone", func() (bool, error) {
+	controllertest.WaitFor(e.t, "the old pod gone", func(context.Context) (bool, error) {
 		pods := e.podsByNode("sg")["a"]
 		return len(pods) == 1 && pods[0].Spec.Containers[0].Image == "busybox:2", nil
 	})
@@ -224,7 +227,7 @@ func TestIntegrationOnDelete(t *testing.T) {
 	if err := e.client.CoreV1().Pods(ns).Delete(e.ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually("a recreated with the new template", func() (bool, error) {
+	controllertest.WaitFor(e.t, "a recreated with the new template", func(context.Context) (bool, error) {
 		pods := e.podsByNode("od")["a"]
 		return len(pods) == 1 && pods[0].Spec.Containers[0].Image == "busybox:2", nil
 	})
@@ -242,11 +245,11 @@ func TestIntegrationFailedPod(t *testing.T) {
 	e.create(newDaemonSet("fp"))
 	first := e.waitNodes("fp", "a")["a"][0]
 	e.setPhase(first.Name, corev1.PodFailed)
-	e.eventually("failed pod replaced", func() (bool, error) {
+	controllertest.WaitFor(e.t, "failed pod replaced", func(context.Context) (bool, error) {
 		pods := e.podsByNode("fp")["a"]
 		return len(pods) == 1 && pods[0].UID != first.UID, nil
 	})
-	e.eventually("FailedDaemonPod event", func() (bool, error) {
+	controllertest.WaitFor(e.t, "FailedDaemonPod event", func(context.Context) (bool, error) {
 		list, err := e.client.EventsV1().Events(ns).List(e.ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err

@@ -3,17 +3,15 @@ package daemonset_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/daemonset"
-	"kite/server/servertest"
 )
 
 const ns = "default"
@@ -26,37 +24,22 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
-	s := servertest.Start(t)
-	cc := s.ControllerContext(t)
-	ds := daemonset.New(cc)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(ctx, ds)
+	s, cc := controllertest.Start(t)
+	controllertest.Run(t, cc, daemonset.New(cc))
 	return &env{t: t, client: s.Client, ctx: context.Background()}
 }
 
 func (e *env) addNode(name string, labels map[string]string, taints ...corev1.Taint) {
 	e.t.Helper()
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{Taints: taints}}
-	if _, err := e.client.CoreV1().Nodes().Create(e.ctx, node, metav1.CreateOptions{}); err != nil {
-		e.t.Fatalf("creating node %s: %v", name, err)
-	}
+	controllertest.ReadyNode(e.t, e.client, name, func(n *corev1.Node) {
+		n.Labels = labels
+		n.Spec.Taints = taints
+	})
 }
 
 func (e *env) updateNode(name string, change func(*corev1.Node)) {
 	e.t.Helper()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		node, err := e.client.CoreV1().Nodes().Get(e.ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		change(node)
-		_, err = e.client.CoreV1().Nodes().Update(e.ctx, node, metav1.UpdateOptions{})
-		return err
-	})
-	if err != nil {
-		e.t.Fatalf("updating node %s: %v", name, err)
-	}
+	controllertest.UpdateNode(e.t, e.client, name, change)
 }
 
 func newDaemonSet(name string) *appsv1.DaemonSet {
@@ -98,16 +81,6 @@ func (e *env) updateSet(name string, change func(*appsv1.DaemonSet)) {
 	}
 }
 
-func (e *env) eventually(what string, cond func() (bool, error)) {
-	e.t.Helper()
-	err := wait.PollUntilContextTimeout(e.ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		return cond()
-	})
-	if err != nil {
-		e.t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
-
 // podsByNode lists the set's live pods by the node their affinity pins
 // them to (no scheduler binds them in these tests).
 func (e *env) podsByNode(app string) map[string][]corev1.Pod {
@@ -145,7 +118,7 @@ func pinnedNode(pod *corev1.Pod) string {
 func (e *env) waitNodes(app string, nodes ...string) map[string][]corev1.Pod {
 	e.t.Helper()
 	var got map[string][]corev1.Pod
-	e.eventually("pods on "+joinNames(nodes), func() (bool, error) {
+	controllertest.WaitFor(e.t, "pods on "+joinNames(nodes), func(context.Context) (bool, error) {
 		got = e.podsByNode(app)
 		if len(got) != len(nodes) {
 			return false, nil
@@ -174,23 +147,7 @@ func joinNames(names []string) string {
 // setPhase gives a pod the phase, Ready when running, as a kubelet would.
 func (e *env) setPhase(name string, phase corev1.PodPhase) {
 	e.t.Helper()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		pod, err := e.client.CoreV1().Pods(ns).Get(e.ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		ready := corev1.ConditionFalse
-		if phase == corev1.PodRunning {
-			ready = corev1.ConditionTrue
-		}
-		pod.Status.Phase = phase
-		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: ready, LastTransitionTime: metav1.Now()}}
-		_, err = e.client.CoreV1().Pods(ns).UpdateStatus(e.ctx, pod, metav1.UpdateOptions{})
-		return err
-	})
-	if err != nil {
-		e.t.Fatalf("setting pod %s %s: %v", name, phase, err)
-	}
+	controllertest.UpdatePodStatus(e.t, e.client, ns, name, controllertest.Phase(phase))
 }
 
 // readyAll marks every live unready pod of app running and ready.
@@ -208,7 +165,7 @@ func (e *env) readyAll(app string) {
 func (e *env) waitStatus(name, what string, cond func(appsv1.DaemonSetStatus) bool) *appsv1.DaemonSet {
 	e.t.Helper()
 	var ds *appsv1.DaemonSet
-	e.eventually(what, func() (bool, error) {
+	controllertest.WaitFor(e.t, what, func(context.Context) (bool, error) {
 		d, err := e.client.AppsV1().DaemonSets(ns).Get(e.ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err

@@ -3,58 +3,24 @@ package daemonset
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"reflect"
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/utils/dump"
+
+	"kite/server/controllers"
 )
-
-// templateHash is the pod-template hash every pod and revision of a
-// DaemonSet is labelled with (controller-revision-hash): FNV-32a of the
-// template dump, plus the collision count, safely encoded — the same
-// hash Deployments and upstream use.
-func templateHash(template *corev1.PodTemplateSpec, collisionCount *int32) string {
-	h := fnv.New32a()
-	fmt.Fprintf(h, "%v", dump.ForHash(*template))
-	if collisionCount != nil {
-		b := make([]byte, 8)
-		binary.LittleEndian.PutUint32(b, uint32(*collisionCount))
-		h.Write(b)
-	}
-	return rand.SafeEncodeString(fmt.Sprint(h.Sum32()))
-}
-
-// templatePatch is the data of a DaemonSet's ControllerRevision: a
-// strategic merge patch putting the pod template back (what kubectl
-// rollout undo applies).
-func templatePatch(ds *appsv1.DaemonSet) ([]byte, error) {
-	raw, err := json.Marshal(ds.Spec.Template)
-	if err != nil {
-		return nil, err
-	}
-	var template map[string]any
-	if err := json.Unmarshal(raw, &template); err != nil {
-		return nil, err
-	}
-	template["$patch"] = "replace"
-	return json.Marshal(map[string]any{"spec": map[string]any{"template": template}})
-}
 
 // matches tells whether revision records ds's current template.
 func matches(ds *appsv1.DaemonSet, revision *appsv1.ControllerRevision) (bool, error) {
-	patch, err := templatePatch(ds)
+	patch, err := controllers.TemplatePatch(&ds.Spec.Template)
 	if err != nil {
 		return false, err
 	}
@@ -156,11 +122,11 @@ func (c *Controller) dedupCurrent(ctx context.Context, ds *appsv1.DaemonSet, cur
 // a revision of another template is a hash collision: the collision count
 // in ds's status is bumped so the next attempt uses another name.
 func (c *Controller) snapshot(ctx context.Context, ds *appsv1.DaemonSet, number int64) (*appsv1.ControllerRevision, error) {
-	patch, err := templatePatch(ds)
+	patch, err := controllers.TemplatePatch(&ds.Spec.Template)
 	if err != nil {
 		return nil, err
 	}
-	hash := templateHash(&ds.Spec.Template, ds.Status.CollisionCount)
+	hash := controllers.TemplateHash(&ds.Spec.Template, ds.Status.CollisionCount)
 	lbls := labels.Merge(ds.Spec.Template.Labels, labels.Set{appsv1.DefaultDaemonSetUniqueLabelKey: hash})
 	revision := &appsv1.ControllerRevision{
 		ObjectMeta: metav1.ObjectMeta{

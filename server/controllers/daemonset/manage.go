@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"kite/server/controllers"
 )
 
 // templateGenerationLabel is the legacy pod label carrying the set's
@@ -28,7 +29,7 @@ func (c *Controller) podsByNode(ctx context.Context, ds *appsv1.DaemonSet, withD
 	}
 	byNode := map[string][]*corev1.Pod{}
 	for _, pod := range pods {
-		if !withDeletedTerminal && podTerminal(pod) && pod.DeletionTimestamp != nil {
+		if !withDeletedTerminal && controllers.IsPodTerminal(pod) && pod.DeletionTimestamp != nil {
 			continue
 		}
 		node, err := targetNode(pod)
@@ -144,7 +145,7 @@ func (c *Controller) podsForNode(ds *appsv1.DaemonSet, node *corev1.Node, pods [
 		remove = append(remove, pod.Name)
 	}
 	if newest != nil && oldest != nil &&
-		(!podReady(oldest) || podAvailable(newest, ds.Spec.MinReadySeconds, c.now())) {
+		(!controllers.IsPodReady(oldest) || controllers.IsPodAvailable(newest, ds.Spec.MinReadySeconds, c.now())) {
 		remove = append(remove, oldest.Name)
 	}
 	return create, remove
@@ -165,58 +166,40 @@ func olderPod(a, b *corev1.Pod) bool {
 // at most burstReplicas of each, expecting to see every request in the
 // informer before the next decision.
 func (c *Controller) syncNodes(ctx context.Context, ds *appsv1.DaemonSet, remove, create []string, hash string) error {
-	key := ds.Namespace + "/" + ds.Name
+	key := setKey(ds)
 	create = create[:min(len(create), burstReplicas)]
 	remove = remove[:min(len(remove), burstReplicas)]
-	c.expectations.expect(key, len(create), len(remove))
+	c.expectations.Expect(key, len(create), len(remove))
 
 	template := podTemplate(ds, hash)
-	var mu sync.Mutex
-	var errs []error
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		errs = append(errs, err)
-	}
-	// Create in batches of doubling size (1, 2, 4, ...): when creating
-	// fails for a reason every pod shares (quota, say), few requests and
-	// events are wasted.
-	for pos, batch := 0, min(1, len(create)); pos < len(create); pos, batch = pos+batch, min(2*batch, len(create)-pos-batch) {
-		before := len(errs)
-		var wg sync.WaitGroup
-		for _, node := range create[pos : pos+batch] {
-			wg.Add(1)
-			go func(node string) {
-				defer wg.Done()
-				if err := c.createPod(ctx, ds, template, node); err != nil {
-					c.expectations.observed(key, 1, 0)
-					if !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
-						fail(err)
-					}
-				}
-			}(node)
+	// Created in batches of doubling size: when creating fails for a
+	// reason every pod shares (quota, say), few requests and events are
+	// wasted.
+	made, errs := controllers.SlowStart(len(create), func(i int) error {
+		err := c.createPod(ctx, ds, template, create[i])
+		if err == nil {
+			return nil
 		}
-		wg.Wait()
-		if skipped := len(create) - pos - batch; len(errs) > before && skipped > 0 {
-			c.expectations.observed(key, skipped, 0)
-			break
+		c.expectations.Observed(key, 1, 0) // a failed creation will never be seen
+		if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+			return nil
 		}
-	}
+		return err
+	})
+	// Nor will the creations never tried.
+	c.expectations.Observed(key, len(create)-made, 0)
 
-	var wg sync.WaitGroup
-	for _, name := range remove {
-		wg.Add(1)
-		go func(name string) {
-			defer wg.Done()
-			if err := c.deletePod(ctx, ds, name); err != nil {
-				c.expectations.observed(key, 0, 1)
-				if !apierrors.IsNotFound(err) {
-					fail(err)
-				}
-			}
-		}(name)
-	}
-	wg.Wait()
+	errs = append(errs, controllers.Parallel(len(remove), func(i int) error {
+		err := c.deletePod(ctx, ds, remove[i])
+		if err == nil {
+			return nil
+		}
+		c.expectations.Observed(key, 0, 1) // a failed deletion will never be seen
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}))
 	return errors.Join(errs...)
 }
 

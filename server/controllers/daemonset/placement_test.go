@@ -88,14 +88,3 @@ func TestAddDaemonTolerationsReplacesSame(t *testing.T) {
 		t.Error("not-ready toleration keeps its time limit; daemon pods tolerate forever")
 	}
 }
-
-func TestTemplateHashDependsOnCollisions(t *testing.T) {
-	tmpl := &corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}}}
-	one := int32(1)
-	if templateHash(tmpl, nil) != templateHash(tmpl.DeepCopy(), nil) {
-		t.Error("hash is not stable")
-	}
-	if templateHash(tmpl, nil) == templateHash(tmpl, &one) {
-		t.Error("collision count does not change the hash")
-	}
-}

@@ -7,6 +7,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	intstrutil "k8s.io/apimachinery/pkg/util/intstr"
+
+	"kite/server/controllers"
 )
 
 // surgeCount is how many nodes may run an extra new pod during a rolling
@@ -99,10 +101,10 @@ func (c *Controller) rollingUpdate(ctx context.Context, ds *appsv1.DaemonSet, no
 			case !ok, newPod == nil && oldPod == nil, newPod != nil && oldPod != nil:
 				unavailable++ // manage creates or prunes here
 			case newPod != nil:
-				if !podAvailable(newPod, minReady, now) {
+				if !controllers.IsPodAvailable(newPod, minReady, now) {
 					unavailable++
 				}
-			case !podAvailable(oldPod, minReady, now):
+			case !controllers.IsPodAvailable(oldPod, minReady, now):
 				// Replacing a pod that is down anyway costs nothing.
 				replace = append(replace, oldPod.Name)
 				unavailable++
@@ -122,7 +124,7 @@ func (c *Controller) rollingUpdate(ctx context.Context, ds *appsv1.DaemonSet, no
 			surging++
 			continue
 		}
-		if oldPod != nil && podAvailable(oldPod, minReady, now) || oldPod == nil && newPod != nil && podAvailable(newPod, minReady, now) {
+		if oldPod != nil && controllers.IsPodAvailable(oldPod, minReady, now) || oldPod == nil && newPod != nil && controllers.IsPodAvailable(newPod, minReady, now) {
 			available++
 		}
 		switch {
@@ -135,16 +137,16 @@ func (c *Controller) rollingUpdate(ctx context.Context, ds *appsv1.DaemonSet, no
 			}
 			run, _ := place.onNode(node)
 			switch {
-			case !podAvailable(oldPod, minReady, now) && !run:
+			case !controllers.IsPodAvailable(oldPod, minReady, now) && !run:
 				remove = append(remove, oldPod.Name)
-			case !podAvailable(oldPod, minReady, now):
+			case !controllers.IsPodAvailable(oldPod, minReady, now):
 				surgeNodes = append(surgeNodes, nodeName)
 			case !run:
 				moveOff = append(moveOff, oldPod.Name)
 			case surging < maxSurge:
 				candidateNodes = append(candidateNodes, nodeName)
 			}
-		case !podAvailable(newPod, minReady, now):
+		case !controllers.IsPodAvailable(newPod, minReady, now):
 			surging++
 		default:
 			remove = append(remove, oldPod.Name)

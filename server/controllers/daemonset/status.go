@@ -10,35 +10,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kite/server/controllers"
 )
-
-func readyCondition(pod *corev1.Pod) *corev1.PodCondition {
-	for i := range pod.Status.Conditions {
-		if pod.Status.Conditions[i].Type == corev1.PodReady {
-			return &pod.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
-func podReady(pod *corev1.Pod) bool {
-	c := readyCondition(pod)
-	return c != nil && c.Status == corev1.ConditionTrue
-}
-
-// podAvailable tells whether pod has been ready for minReadySeconds.
-func podAvailable(pod *corev1.Pod, minReadySeconds int32, now time.Time) bool {
-	if !podReady(pod) {
-		return false
-	}
-	c := readyCondition(pod)
-	return minReadySeconds == 0 ||
-		(!c.LastTransitionTime.IsZero() && c.LastTransitionTime.Add(time.Duration(minReadySeconds)*time.Second).Before(now))
-}
-
-func podTerminal(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded
-}
 
 // podUpdated tells whether pod runs ds's current template: its hash
 // label, or the legacy template generation label, says so.
@@ -77,9 +51,9 @@ func (c *Controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, nod
 		s.CurrentNumberScheduled++
 		sort.Slice(pods, func(i, j int) bool { return olderPod(pods[i], pods[j]) })
 		pod := pods[0]
-		if podReady(pod) {
+		if controllers.IsPodReady(pod) {
 			s.NumberReady++
-			if podAvailable(pod, ds.Spec.MinReadySeconds, now) {
+			if controllers.IsPodAvailable(pod, ds.Spec.MinReadySeconds, now) {
 				s.NumberAvailable++
 			}
 		}

@@ -9,7 +9,6 @@ package deployment
 import (
 	"context"
 	"log/slog"
-	"reflect"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -35,6 +34,7 @@ type Controller struct {
 	rsInformer  cache.SharedIndexInformer
 	rsLister    appslisters.ReplicaSetLister
 	podInformer cache.SharedIndexInformer
+	rsEvents    *controllers.Dependents[*appsv1.Deployment, *appsv1.ReplicaSet]
 	recorder    events.EventRecorder
 	queue       workqueue.TypedRateLimitingInterface[string]
 	now         func() time.Time
@@ -58,7 +58,15 @@ func New(cc *controllers.Context) *Controller {
 		now: time.Now,
 		log: slog.Default().With("component", "deployment-controller"),
 	}
-	if err := addPodOwnerIndex(c.podInformer); err != nil {
+	c.rsEvents = &controllers.Dependents[*appsv1.Deployment, *appsv1.ReplicaSet]{
+		OwnerKind: controllerKind.Kind,
+		GetOwner: func(namespace, name string) (*appsv1.Deployment, error) {
+			return c.dLister.Deployments(namespace).Get(name)
+		},
+		Adopters: c.selecting,
+		Enqueue:  func(d *appsv1.Deployment) { controllers.Enqueue(c.queue, d) },
+	}
+	if err := controllers.IndexByController(c.podInformer); err != nil {
 		c.log.Error("cannot index pods by owner", "err", err)
 	}
 	return c
@@ -66,16 +74,8 @@ func New(cc *controllers.Context) *Controller {
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
-	dSynced := controllers.Handle(ctx, c.dInformer, cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-		DeleteFunc: c.enqueue,
-	})
-	rsSynced := controllers.Handle(ctx, c.rsInformer, cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.addReplicaSet,
-		UpdateFunc: c.updateReplicaSet,
-		DeleteFunc: c.deleteReplicaSet,
-	})
+	dSynced := controllers.Handle(ctx, c.dInformer, controllers.EnqueueHandler(c.queue))
+	rsSynced := controllers.Handle(ctx, c.rsInformer, c.rsEvents.Handler())
 	podSynced := controllers.Handle(ctx, c.podInformer, cache.ResourceEventHandlerFuncs{
 		DeleteFunc: c.deletePod,
 	})
@@ -83,24 +83,6 @@ func (c *Controller) Run(ctx context.Context) {
 		return
 	}
 	controllers.RunWorkers(ctx, c.queue, 5, c.sync, c.log)
-}
-
-func (c *Controller) enqueue(obj any) {
-	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-		c.queue.Add(key)
-	}
-}
-
-// owner returns the Deployment ref names, if it still exists with that UID.
-func (c *Controller) owner(namespace string, ref *metav1.OwnerReference) *appsv1.Deployment {
-	if ref == nil || ref.Kind != controllerKind.Kind {
-		return nil
-	}
-	d, err := c.dLister.Deployments(namespace).Get(ref.Name)
-	if err != nil || d.UID != ref.UID {
-		return nil
-	}
-	return d
 }
 
 // selecting lists the Deployments whose selector matches an orphan
@@ -124,85 +106,20 @@ func (c *Controller) selecting(rs *appsv1.ReplicaSet) []*appsv1.Deployment {
 	return out
 }
 
-func (c *Controller) addReplicaSet(obj any) {
-	rs := obj.(*appsv1.ReplicaSet)
-	if rs.DeletionTimestamp != nil {
-		c.deleteReplicaSet(rs)
-		return
-	}
-	if ref := metav1.GetControllerOf(rs); ref != nil {
-		if d := c.owner(rs.Namespace, ref); d != nil {
-			c.enqueue(d)
-		}
-		return
-	}
-	for _, d := range c.selecting(rs) {
-		c.enqueue(d)
-	}
-}
-
-func (c *Controller) updateReplicaSet(oldObj, newObj any) {
-	old, cur := oldObj.(*appsv1.ReplicaSet), newObj.(*appsv1.ReplicaSet)
-	if old.ResourceVersion == cur.ResourceVersion {
-		return
-	}
-	curRef, oldRef := metav1.GetControllerOf(cur), metav1.GetControllerOf(old)
-	refChanged := !reflect.DeepEqual(curRef, oldRef)
-	if refChanged && oldRef != nil {
-		if d := c.owner(old.Namespace, oldRef); d != nil {
-			c.enqueue(d)
-		}
-	}
-	if curRef != nil {
-		if d := c.owner(cur.Namespace, curRef); d != nil {
-			c.enqueue(d)
-		}
-		return
-	}
-	if refChanged || !reflect.DeepEqual(old.Labels, cur.Labels) {
-		for _, d := range c.selecting(cur) {
-			c.enqueue(d)
-		}
-	}
-}
-
-func (c *Controller) deleteReplicaSet(obj any) {
-	rs, ok := obj.(*appsv1.ReplicaSet)
-	if !ok {
-		tomb, isTomb := obj.(cache.DeletedFinalStateUnknown)
-		if !isTomb {
-			return
-		}
-		if rs, ok = tomb.Obj.(*appsv1.ReplicaSet); !ok {
-			return
-		}
-	}
-	if d := c.owner(rs.Namespace, metav1.GetControllerOf(rs)); d != nil {
-		c.enqueue(d)
-	}
-}
-
 // deletePod wakes a Recreate Deployment waiting for its old pods to go.
 func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllers.FromTombstone[*corev1.Pod](obj)
 	if !ok {
-		tomb, isTomb := obj.(cache.DeletedFinalStateUnknown)
-		if !isTomb {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
-	}
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != "ReplicaSet" {
 		return
 	}
-	rs, err := c.rsLister.ReplicaSets(pod.Namespace).Get(ref.Name)
-	if err != nil || rs.UID != ref.UID {
+	rs, ok := controllers.ResolveControllerRef(pod.Namespace, metav1.GetControllerOfNoCopy(pod), "ReplicaSet",
+		func(namespace, name string) (*appsv1.ReplicaSet, error) {
+			return c.rsLister.ReplicaSets(namespace).Get(name)
+		})
+	if !ok {
 		return
 	}
-	if d := c.owner(rs.Namespace, metav1.GetControllerOf(rs)); d != nil && d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
-		c.enqueue(d)
+	if d, ok := c.rsEvents.Owner(rs.Namespace, metav1.GetControllerOfNoCopy(rs)); ok && d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		controllers.Enqueue(c.queue, d)
 	}
 }

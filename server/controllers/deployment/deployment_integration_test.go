@@ -13,6 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"kite/server/controllers"
+	"kite/server/controllers/controllertest"
 )
 
 const revisionKey = "deployment.kubernetes.io/revision"
@@ -24,12 +27,12 @@ const revisionKey = "deployment.kubernetes.io/revision"
 func TestIntegrationDeploymentCreateScaleDelete(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	ns := namespace(t, c, "basic")
-	kubelet(t, c, ns, nil)
+	ns := controllertest.Namespace(t, c, "basic")
+	controllertest.Kubelet(t, c, ns, nil)
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, newDeployment("web", "nginx:1.27", 3), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "rolled out", rolledOut(t, c, ns, "web"))
+	controllertest.Eventually(t, "rolled out", rolledOut(t, c, ns, "web"))
 	rss := replicaSets(t, c, ns)
 	if len(rss) != 1 {
 		t.Fatalf("want 1 ReplicaSet, got %d", len(rss))
@@ -61,7 +64,7 @@ func TestIntegrationDeploymentCreateScaleDelete(t *testing.T) {
 	if d.Status.ReadyReplicas != 3 || d.Status.AvailableReplicas != 3 || d.Status.UnavailableReplicas != 0 || ptr.Deref(d.Status.TerminatingReplicas, -1) != 0 {
 		t.Errorf("status: %s", describe(d, rss))
 	}
-	eventually(t, "scale-up event", func() (bool, string) {
+	controllertest.Eventually(t, "scale-up event", func() (bool, string) {
 		notes := eventNotes(t, c, ns, "web", "ScalingReplicaSet")
 		return contains(notes, "Scaled up replica set "+rs.Name+" from 0 to 3"), strings.Join(notes, "; ")
 	})
@@ -75,12 +78,12 @@ func TestIntegrationDeploymentCreateScaleDelete(t *testing.T) {
 	if _, err := c.AppsV1().Deployments(ns).UpdateScale(ctx, "web", sc, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "scaled to 5", rolledOut(t, c, ns, "web"))
+	controllertest.Eventually(t, "scaled to 5", rolledOut(t, c, ns, "web"))
 	rs = replicaSets(t, c, ns)[0]
 	if *rs.Spec.Replicas != 5 || rs.Annotations["deployment.kubernetes.io/desired-replicas"] != "5" || rs.Annotations["deployment.kubernetes.io/max-replicas"] != "7" {
 		t.Errorf("after scaling: replicas %d, annotations %v", *rs.Spec.Replicas, rs.Annotations)
 	}
-	eventually(t, "second scale-up event", func() (bool, string) {
+	controllertest.Eventually(t, "second scale-up event", func() (bool, string) {
 		notes := eventNotes(t, c, ns, "web", "ScalingReplicaSet")
 		return contains(notes, "Scaled up replica set "+rs.Name+" from 3 to 5"), strings.Join(notes, "; ")
 	})
@@ -88,7 +91,7 @@ func TestIntegrationDeploymentCreateScaleDelete(t *testing.T) {
 	if err := c.AppsV1().Deployments(ns).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "cascade", func() (bool, string) {
+	controllertest.Eventually(t, "cascade", func() (bool, string) {
 		pods, _ := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		rss := replicaSets(t, c, ns)
 		return len(pods.Items) == 0 && len(rss) == 0, ""
@@ -100,18 +103,18 @@ func TestIntegrationDeploymentCreateScaleDelete(t *testing.T) {
 func TestIntegrationDeploymentRollingUpdate(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	ns := namespace(t, c, "rolling")
-	kubelet(t, c, ns, nil)
+	ns := controllertest.Namespace(t, c, "rolling")
+	controllertest.Kubelet(t, c, ns, nil)
 	d := newDeployment("web", "app:v1", 4)
 	d.Spec.Strategy = rollingUpdate(1, 1)
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "first rollout", rolledOut(t, c, ns, "web"))
+	controllertest.Eventually(t, "first rollout", rolledOut(t, c, ns, "web"))
 
 	bounds := watchBounds(t, c, ns)
 	update(t, c, ns, "web", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "app:v2" })
-	eventually(t, "second rollout", rolledOut(t, c, ns, "web"))
+	controllertest.Eventually(t, "second rollout", rolledOut(t, c, ns, "web"))
 	maxSpec, minReady := bounds()
 	if maxSpec > 5 {
 		t.Errorf("the ReplicaSets wanted %d pods at once; maxSurge allows 4+1", maxSpec)
@@ -147,7 +150,7 @@ func watchBounds(t *testing.T, c kubernetes.Interface, ns string) func() (maxSpe
 	specs := map[types.UID]int32{}
 	ready := map[types.UID]bool{}
 	for _, p := range podList.Items {
-		if podReady(&p) && p.DeletionTimestamp == nil {
+		if controllers.IsPodReady(&p) && p.DeletionTimestamp == nil {
 			ready[p.UID] = true
 		}
 	}
@@ -179,7 +182,7 @@ func watchBounds(t *testing.T, c kubernetes.Interface, ns string) func() (maxSpe
 				continue
 			}
 			mu.Lock()
-			if ev.Type == watch.Deleted || p.DeletionTimestamp != nil || !podReady(p) {
+			if ev.Type == watch.Deleted || p.DeletionTimestamp != nil || !controllers.IsPodReady(p) {
 				delete(ready, p.UID)
 			} else {
 				ready[p.UID] = true
@@ -200,14 +203,14 @@ func watchBounds(t *testing.T, c kubernetes.Interface, ns string) func() (maxSpe
 func TestIntegrationDeploymentRecreate(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	ns := namespace(t, c, "recreate")
-	kubelet(t, c, ns, nil)
+	ns := controllertest.Namespace(t, c, "recreate")
+	controllertest.Kubelet(t, c, ns, nil)
 	d := newDeployment("db", "db:v1", 3)
 	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "first rollout", rolledOut(t, c, ns, "db"))
+	controllertest.Eventually(t, "first rollout", rolledOut(t, c, ns, "db"))
 	oldHash := replicaSets(t, c, ns)[0].Labels["pod-template-hash"]
 
 	w, err := c.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
@@ -241,7 +244,7 @@ func TestIntegrationDeploymentRecreate(t *testing.T) {
 		}
 	}()
 	update(t, c, ns, "db", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "db:v2" })
-	eventually(t, "second rollout", rolledOut(t, c, ns, "db"))
+	controllertest.Eventually(t, "second rollout", rolledOut(t, c, ns, "db"))
 	mu.Lock()
 	defer mu.Unlock()
 	if len(overlap) > 0 {
@@ -260,19 +263,19 @@ func TestIntegrationDeploymentRecreate(t *testing.T) {
 func TestIntegrationDeploymentStuckRollout(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	ns := namespace(t, c, "stuck")
-	kubelet(t, c, ns, func(p *corev1.Pod) bool { return p.Spec.Containers[0].Image != "app:broken" })
+	ns := controllertest.Namespace(t, c, "stuck")
+	controllertest.Kubelet(t, c, ns, func(p *corev1.Pod) bool { return p.Spec.Containers[0].Image != "app:broken" })
 	d := newDeployment("web", "app:v1", 4)
 	d.Spec.Strategy = rollingUpdate(1, 1)
 	d.Spec.ProgressDeadlineSeconds = ptr.To(int32(2))
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "first rollout", rolledOut(t, c, ns, "web"))
+	controllertest.Eventually(t, "first rollout", rolledOut(t, c, ns, "web"))
 
 	update(t, c, ns, "web", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "app:broken" })
 	var newRS string
-	eventually(t, "deadline exceeded", func() (bool, string) {
+	controllertest.Eventually(t, "deadline exceeded", func() (bool, string) {
 		d := getDeployment(t, c, ns, "web")
 		rss := replicaSets(t, c, ns)
 		cond := condition(d, appsv1.DeploymentProgressing)
@@ -295,7 +298,7 @@ func TestIntegrationDeploymentStuckRollout(t *testing.T) {
 	// Scaled mid-rollout from 4 (max 5) to 8 (max 9): 3 old and 2 new
 	// pods grow in proportion to 5 and 4.
 	update(t, c, ns, "web", func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To(int32(8)) })
-	eventually(t, "proportional scaling", func() (bool, string) {
+	controllertest.Eventually(t, "proportional scaling", func() (bool, string) {
 		rss := replicaSets(t, c, ns)
 		return len(rss) == 2 && *rss[0].Spec.Replicas == 5 && *rss[1].Spec.Replicas == 4, describe(getDeployment(t, c, ns, "web"), rss)
 	})
@@ -307,7 +310,7 @@ func TestIntegrationDeploymentStuckRollout(t *testing.T) {
 		d.Spec.Template = *old.Spec.Template.DeepCopy()
 		delete(d.Spec.Template.Labels, "pod-template-hash")
 	})
-	eventually(t, "rolled back", rolledOut(t, c, ns, "web"))
+	controllertest.Eventually(t, "rolled back", rolledOut(t, c, ns, "web"))
 	rss = replicaSets(t, c, ns)
 	if len(rss) != 2 || rss[1].Name != old.Name || rss[1].Annotations[revisionKey] != "3" ||
 		rss[1].Annotations["deployment.kubernetes.io/revision-history"] != "1" || *rss[0].Spec.Replicas != 0 {
@@ -323,12 +326,12 @@ func TestIntegrationDeploymentStuckRollout(t *testing.T) {
 func TestIntegrationDeploymentPauseResume(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	ns := namespace(t, c, "pause")
-	kubelet(t, c, ns, nil)
+	ns := controllertest.Namespace(t, c, "pause")
+	controllertest.Kubelet(t, c, ns, nil)
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, newDeployment("web", "app:v1", 2), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "first rollout", rolledOut(t, c, ns, "web"))
+	controllertest.Eventually(t, "first rollout", rolledOut(t, c, ns, "web"))
 
 	w, err := c.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -350,7 +353,7 @@ func TestIntegrationDeploymentPauseResume(t *testing.T) {
 	}()
 
 	update(t, c, ns, "web", func(d *appsv1.Deployment) { d.Spec.Paused = true })
-	eventually(t, "paused condition", func() (bool, string) {
+	controllertest.Eventually(t, "paused condition", func() (bool, string) {
 		d := getDeployment(t, c, ns, "web")
 		cond := condition(d, appsv1.DeploymentProgressing)
 		return cond != nil && cond.Status == corev1.ConditionUnknown && cond.Reason == "DeploymentPaused" && cond.Message == "Deployment is paused", describe(d, nil)
@@ -359,7 +362,7 @@ func TestIntegrationDeploymentPauseResume(t *testing.T) {
 		d.Spec.Template.Spec.Containers[0].Image = "app:v2"
 		d.Spec.Replicas = ptr.To(int32(3))
 	})
-	eventually(t, "scaled while paused", func() (bool, string) {
+	controllertest.Eventually(t, "scaled while paused", func() (bool, string) {
 		d := getDeployment(t, c, ns, "web")
 		rss := replicaSets(t, c, ns)
 		return d.Status.ObservedGeneration == d.Generation && len(rss) == 1 && *rss[0].Spec.Replicas == 3 && rss[0].Status.AvailableReplicas == 3, describe(d, rss)
@@ -369,7 +372,7 @@ func TestIntegrationDeploymentPauseResume(t *testing.T) {
 	}
 
 	update(t, c, ns, "web", func(d *appsv1.Deployment) { d.Spec.Paused = false })
-	eventually(t, "resumed rollout", rolledOut(t, c, ns, "web"))
+	controllertest.Eventually(t, "resumed rollout", rolledOut(t, c, ns, "web"))
 	if rss := replicaSets(t, c, ns); len(rss) != 2 || rss[1].Spec.Template.Spec.Containers[0].Image != "app:v2" {
 		t.Errorf("after resume: %s", describe(getDeployment(t, c, ns, "web"), rss))
 	}
@@ -386,37 +389,37 @@ func TestIntegrationDeploymentPauseResume(t *testing.T) {
 func TestIntegrationDeploymentHistory(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	ns := namespace(t, c, "history")
-	kubelet(t, c, ns, nil)
+	ns := controllertest.Namespace(t, c, "history")
+	controllertest.Kubelet(t, c, ns, nil)
 	d := newDeployment("web", "app:v1", 1)
 	d.Spec.RevisionHistoryLimit = ptr.To(int32(1))
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "first rollout", rolledOut(t, c, ns, "web"))
+	controllertest.Eventually(t, "first rollout", rolledOut(t, c, ns, "web"))
 	for _, image := range []string{"app:v2", "app:v3"} {
 		update(t, c, ns, "web", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = image })
-		eventually(t, image, rolledOut(t, c, ns, "web"))
+		controllertest.Eventually(t, image, rolledOut(t, c, ns, "web"))
 	}
 	// kubectl rollout restart
 	update(t, c, ns, "web", func(d *appsv1.Deployment) {
 		d.Spec.Template.Annotations = map[string]string{"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"}
 	})
-	eventually(t, "restart", rolledOut(t, c, ns, "web"))
-	eventually(t, "history trimmed", func() (bool, string) {
+	controllertest.Eventually(t, "restart", rolledOut(t, c, ns, "web"))
+	controllertest.Eventually(t, "history trimmed", func() (bool, string) {
 		rss := replicaSets(t, c, ns)
 		return len(rss) == 2 && rss[0].Annotations[revisionKey] == "3" && rss[1].Annotations[revisionKey] == "4" &&
 			rss[1].Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] != "", describe(getDeployment(t, c, ns, "web"), rss)
 	})
 
 	update(t, c, ns, "web", func(d *appsv1.Deployment) { d.Annotations[appsv1.DeprecatedRollbackTo] = "0" })
-	eventually(t, "rolled back", func() (bool, string) {
+	controllertest.Eventually(t, "rolled back", func() (bool, string) {
 		d := getDeployment(t, c, ns, "web")
 		ok, msg := rolledOut(t, c, ns, "web")()
 		return ok && d.Annotations[appsv1.DeprecatedRollbackTo] == "" && d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" &&
 			d.Annotations[revisionKey] == "5", msg
 	})
-	eventually(t, "rollback event", func() (bool, string) {
+	controllertest.Eventually(t, "rollback event", func() (bool, string) {
 		notes := eventNotes(t, c, ns, "web", "DeploymentRollback")
 		return contains(notes, `Rolled back deployment "web" to revision 3`), strings.Join(notes, "; ")
 	})

@@ -6,46 +6,33 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/deployment"
 	"kite/server/controllers/garbagecollector"
 	"kite/server/controllers/replicaset"
-	"kite/server/servertest"
 )
 
 // start runs an API server with the Deployment, ReplicaSet and garbage
 // collector controllers.
 func start(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	s := servertest.Start(t)
-	cc := s.ControllerContext(t)
+	s, cc := controllertest.Start(t)
 	gc := garbagecollector.New(cc, []garbagecollector.Resource{
 		{GVR: schema.GroupVersionResource{Version: "v1", Resource: "pods"}, Kind: "Pod", Namespaced: true},
 		{GVR: schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}, Kind: "ReplicaSet", Namespaced: true},
 		{GVR: schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, Kind: "Deployment", Namespaced: true},
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(ctx, deployment.New(cc), replicaset.New(cc), gc)
+	controllertest.Run(t, cc, deployment.New(cc), replicaset.New(cc), gc)
 	return s.Client
-}
-
-func namespace(t *testing.T, c kubernetes.Interface, name string) string {
-	t.Helper()
-	if _, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return name
 }
 
 // newDeployment is what `kubectl create deployment name --image=image
@@ -68,52 +55,6 @@ func newDeployment(name, image string, replicas int32) *appsv1.Deployment {
 func rollingUpdate(surge, unavailable int) appsv1.DeploymentStrategy {
 	s, u := intstr.FromInt(surge), intstr.FromInt(unavailable)
 	return appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &s, MaxUnavailable: &u}}
-}
-
-// kubelet makes every pod of ns that ready accepts (all when nil) Running
-// and Ready, standing in for the kubelets the test server lacks.
-func kubelet(t *testing.T, c kubernetes.Interface, ns string, ready func(*corev1.Pod) bool) {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() {
-		for ctx.Err() == nil {
-			pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-			if err == nil {
-				for i := range pods.Items {
-					p := &pods.Items[i]
-					if p.DeletionTimestamp != nil || podReady(p) || (ready != nil && !ready(p)) {
-						continue
-					}
-					p.Status.Phase = corev1.PodRunning
-					p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-					_, _ = c.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{})
-				}
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	last := ""
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		ok, msg := cond()
-		last = msg
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: timed out; last: %s", what, last)
-	}
 }
 
 func getDeployment(t *testing.T, c kubernetes.Interface, ns, name string) *appsv1.Deployment {
@@ -194,13 +135,9 @@ func update(t *testing.T, c kubernetes.Interface, ns, name string, change func(*
 // name with reason.
 func eventNotes(t *testing.T, c kubernetes.Interface, ns, name, reason string) []string {
 	t.Helper()
-	evs, err := c.EventsV1().Events(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, e := range evs.Items {
-		if e.Regarding.Name == name && e.Reason == reason && e.ReportingController == "deployment-controller" {
+	for _, e := range controllertest.EventsAbout(t, c, ns, name) {
+		if e.Reason == reason && e.ReportingController == "deployment-controller" {
 			out = append(out, e.Note)
 		}
 	}

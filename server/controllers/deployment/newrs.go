@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kite/server/controllers"
 )
 
 // newAndOld splits d's ReplicaSets into the new one (running d's template;
@@ -34,7 +36,7 @@ func (c *Controller) newReplicaSet(ctx context.Context, d *appsv1.Deployment, rs
 	}
 
 	template := *d.Spec.Template.DeepCopy()
-	hash := templateHash(&template, d.Status.CollisionCount)
+	hash := controllers.TemplateHash(&template, d.Status.CollisionCount)
 	template.Labels = withLabel(d.Spec.Template.Labels, appsv1.DefaultDeploymentUniqueLabelKey, hash)
 	selector := d.Spec.Selector.DeepCopy()
 	selector.MatchLabels = withLabel(selector.MatchLabels, appsv1.DefaultDeploymentUniqueLabelKey, hash)

@@ -5,6 +5,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"kite/server/controllers"
 )
 
 // rolloutRecreate moves a Recreate Deployment one step: old ReplicaSets to
@@ -63,12 +65,12 @@ func (c *Controller) oldPodsRunning(newRS *appsv1.ReplicaSet, old []*appsv1.Repl
 		if newRS != nil && rs.UID == newRS.UID {
 			continue
 		}
-		pods, err := podsOf(c.podInformer.GetIndexer(), rs.UID)
+		pods, err := controllers.ControlledBy[*corev1.Pod](c.podInformer.GetIndexer(), rs.Namespace, rs.UID)
 		if err != nil {
 			return false, err
 		}
 		for _, p := range pods {
-			if p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
+			if !controllers.IsPodTerminal(p) {
 				return true, nil
 			}
 		}

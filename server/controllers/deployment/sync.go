@@ -2,8 +2,6 @@ package deployment
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -13,8 +11,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+
+	"kite/server/controllers"
 )
 
 // sync moves the Deployment key one step along its rollout.
@@ -96,72 +95,10 @@ func (c *Controller) claimReplicaSets(ctx context.Context, d *appsv1.Deployment)
 	if err != nil {
 		return nil, fmt.Errorf("deployment %s/%s has invalid label selector: %w", d.Namespace, d.Name, err)
 	}
-	var claimed []*appsv1.ReplicaSet
-	var errs []error
-	var adoptErr error
-	adoptChecked := false
-	for _, rs := range all {
-		matches := selector.Matches(labels.Set(rs.Labels))
-		ref := metav1.GetControllerOfNoCopy(rs)
-		switch {
-		case ref != nil && ref.UID != d.UID:
-		case ref != nil && matches:
-			claimed = append(claimed, rs)
-		case ref != nil:
-			if d.DeletionTimestamp == nil {
-				if err := c.patchOwner(ctx, rs, map[string]any{"$patch": "delete", "uid": d.UID}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) {
-					errs = append(errs, err)
-				}
-			}
-		case matches && d.DeletionTimestamp == nil && rs.DeletionTimestamp == nil:
-			if !adoptChecked {
-				adoptErr, adoptChecked = c.canAdopt(ctx, d), true
-			}
-			if adoptErr != nil {
-				errs = append(errs, fmt.Errorf("can't adopt ReplicaSet %s/%s (%s): %w", rs.Namespace, rs.Name, rs.UID, adoptErr))
-				continue
-			}
-			err := c.patchOwner(ctx, rs, metav1.NewControllerRef(d, controllerKind))
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			claimed = append(claimed, rs)
-		}
-	}
-	return claimed, errors.Join(errs...)
-}
-
-// canAdopt checks with the API server that d still exists as the same
-// object and is not being deleted.
-func (c *Controller) canAdopt(ctx context.Context, d *appsv1.Deployment) error {
-	fresh, err := c.client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("can't recheck DeletionTimestamp: %w", err)
-	}
-	if fresh.UID != d.UID {
-		return fmt.Errorf("original Deployment %s/%s is gone: got uid %s, wanted %s", d.Namespace, d.Name, fresh.UID, d.UID)
-	}
-	if fresh.DeletionTimestamp != nil {
-		return fmt.Errorf("%s/%s has just been deleted at %s", d.Namespace, d.Name, fresh.DeletionTimestamp)
-	}
-	return nil
-}
-
-// patchOwner merges one owner reference entry into rs's (adding a
-// controller reference, or deleting one by UID); rs's UID makes the patch
-// apply only to the ReplicaSet that was looked at.
-func (c *Controller) patchOwner(ctx context.Context, rs *appsv1.ReplicaSet, ref any) error {
-	patch := map[string]any{"metadata": map[string]any{"ownerReferences": []any{ref}, "uid": rs.UID}}
-	data, err := json.Marshal(patch)
-	if err != nil {
-		return err
-	}
-	_, err = c.client.AppsV1().ReplicaSets(rs.Namespace).Patch(ctx, rs.Name, types.StrategicMergePatchType, data, metav1.PatchOptions{})
-	return err
+	claimer := controllers.NewClaimer(d, controllerKind, selector, func(ctx context.Context) (metav1.Object, error) {
+		return c.client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
+	})
+	return controllers.ClaimReplicaSets(ctx, claimer, c.client, all)
 }
 
 // syncStatusOnly reports the status of a Deployment being deleted,

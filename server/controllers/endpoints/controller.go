@@ -70,20 +70,11 @@ func New(cc *controllers.Context) *Controller {
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
-	enqueue := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-			c.queue.Add(key)
-		}
-	}
 	synced := []cache.InformerSynced{
-		controllers.Handle(ctx, c.informers.services, cache.ResourceEventHandlerFuncs{
-			AddFunc:    enqueue,
-			UpdateFunc: func(_, obj any) { enqueue(obj) },
-			DeleteFunc: enqueue,
-		}),
+		controllers.Handle(ctx, c.informers.services, controllers.EnqueueHandler(c.queue)),
 		controllers.Handle(ctx, c.informers.pods, backends.PodHandler(c.services, c.queue.Add)),
 		// Someone deleting Endpoints of a Service gets them back.
-		controllers.Handle(ctx, c.informers.endpoints, cache.ResourceEventHandlerFuncs{DeleteFunc: enqueue}),
+		controllers.Handle(ctx, c.informers.endpoints, cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) { controllers.Enqueue(c.queue, obj) }}),
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return

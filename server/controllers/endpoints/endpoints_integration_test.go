@@ -17,8 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/endpoints"
-	"kite/server/servertest"
 )
 
 const holdFinalizer = "kite.test/hold"
@@ -73,26 +73,7 @@ func (e *env) pod(name string, labels map[string]string, httpPort int32, ip stri
 
 func (e *env) setStatus(pod *corev1.Pod, ip string, ready bool) *corev1.Pod {
 	e.t.Helper()
-	status := corev1.ConditionFalse
-	if ready {
-		status = corev1.ConditionTrue
-	}
-	for {
-		pod.Status.Phase = corev1.PodRunning
-		pod.Status.PodIP = ip
-		pod.Status.PodIPs = []corev1.PodIP{{IP: ip}}
-		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.Now()}}
-		out, err := e.c.CoreV1().Pods(e.ns).UpdateStatus(e.ctx(), pod, metav1.UpdateOptions{})
-		if apierrors.IsConflict(err) {
-			if pod, err = e.c.CoreV1().Pods(e.ns).Get(e.ctx(), pod.Name, metav1.GetOptions{}); err == nil {
-				continue
-			}
-		}
-		if err != nil {
-			e.t.Fatalf("pod %s status: %v", pod.Name, err)
-		}
-		return out
-	}
+	return controllertest.UpdatePodStatus(e.t, e.c, e.ns, pod.Name, controllertest.Serving(ip, ready))
 }
 
 // waitFor polls the Endpoints named name until check passes (returns "").
@@ -155,23 +136,17 @@ func gone(ep *corev1.Endpoints, err error) string {
 }
 
 func start(t *testing.T, before func(c kubernetes.Interface)) kubernetes.Interface {
-	s := servertest.Start(t)
+	s, cc := controllertest.Start(t)
 	if before != nil {
 		before(s.Client)
 	}
-	cc := s.ControllerContext(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(ctx, endpoints.New(cc))
+	controllertest.Run(t, cc, endpoints.New(cc))
 	return s.Client
 }
 
 func newEnv(t *testing.T, c kubernetes.Interface, ns string) *env {
 	t.Helper()
-	if _, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, c: c, ns: ns}
+	return &env{t: t, c: c, ns: controllertest.Namespace(t, c, ns)}
 }
 
 // release removes the test finalizer so a terminating pod goes away.

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/utils/net"
 
+	"kite/server/controllers"
 	"kite/server/controllers/endpoints/backends"
 )
 
@@ -38,7 +39,7 @@ func desiredSubsets(svc *corev1.Service, pods []*corev1.Pod) []corev1.EndpointSu
 		if !ok {
 			continue // no address of the Service's family
 		}
-		ready := svc.Spec.PublishNotReadyAddresses || backends.Ready(pod)
+		ready := svc.Spec.PublishNotReadyAddresses || controllers.IsPodReady(pod)
 		if len(svc.Spec.Ports) == 0 {
 			// Only headless Services may go without ports.
 			if svc.Spec.ClusterIP == corev1.ClusterIPNone {

@@ -85,17 +85,8 @@ func New(cc *controllers.Context) *Controller {
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
-	enqueue := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-			c.queue.Add(key)
-		}
-	}
 	synced := []cache.InformerSynced{
-		controllers.Handle(ctx, c.informers.services, cache.ResourceEventHandlerFuncs{
-			AddFunc:    enqueue,
-			UpdateFunc: func(_, obj any) { enqueue(obj) },
-			DeleteFunc: enqueue,
-		}),
+		controllers.Handle(ctx, c.informers.services, controllers.EnqueueHandler(c.queue)),
 		controllers.Handle(ctx, c.informers.pods, backends.PodHandler(c.services, c.queue.Add)),
 		controllers.Handle(ctx, c.informers.slices, cache.ResourceEventHandlerFuncs{
 			AddFunc:    c.sliceAdded,

@@ -9,6 +9,7 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	utilnet "k8s.io/utils/net"
 
+	"kite/server/controllers"
 	"kite/server/controllers/endpoints/backends"
 )
 
@@ -71,7 +72,7 @@ func portsKey(ports []discovery.EndpointPort) string {
 // serving from their readiness but are never ready, unless the Service
 // publishes every address as ready.
 func podEndpoint(svc *corev1.Service, pod *corev1.Pod, node *corev1.Node, at discovery.AddressType) discovery.Endpoint {
-	serving := backends.Ready(pod)
+	serving := controllers.IsPodReady(pod)
 	terminating := pod.DeletionTimestamp != nil
 	ready := svc.Spec.PublishNotReadyAddresses || (serving && !terminating)
 	ep := discovery.Endpoint{

@@ -12,15 +12,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/endpointslice"
-	"kite/server/servertest"
 )
 
 const holdFinalizer = "kite.test/hold"
@@ -35,18 +34,12 @@ func ctx() context.Context { return context.Background() }
 
 func newEnv(t *testing.T, c kubernetes.Interface, ns string) *env {
 	t.Helper()
-	if _, err := c.CoreV1().Namespaces().Create(ctx(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, c: c, ns: ns}
+	return &env{t: t, c: c, ns: controllertest.Namespace(t, c, ns)}
 }
 
 func node(t *testing.T, c kubernetes.Interface, name, zone string) {
 	t.Helper()
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelTopologyZone: zone}}}
-	if _, err := c.CoreV1().Nodes().Create(ctx(), n, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	controllertest.ReadyNode(t, c, name, func(n *corev1.Node) { n.Labels = map[string]string{corev1.LabelTopologyZone: zone} })
 }
 
 func (e *env) service(name string, selector map[string]string, mutate func(*corev1.Service)) *corev1.Service {
@@ -88,26 +81,7 @@ func (e *env) pod(name, nodeName string, labels map[string]string, httpPort int3
 
 func (e *env) setStatus(pod *corev1.Pod, ip string, ready bool) *corev1.Pod {
 	e.t.Helper()
-	status := corev1.ConditionFalse
-	if ready {
-		status = corev1.ConditionTrue
-	}
-	for {
-		pod.Status.Phase = corev1.PodRunning
-		pod.Status.PodIP = ip
-		pod.Status.PodIPs = []corev1.PodIP{{IP: ip}}
-		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.Now()}}
-		out, err := e.c.CoreV1().Pods(e.ns).UpdateStatus(ctx(), pod, metav1.UpdateOptions{})
-		if apierrors.IsConflict(err) {
-			if pod, err = e.c.CoreV1().Pods(e.ns).Get(ctx(), pod.Name, metav1.GetOptions{}); err == nil {
-				continue
-			}
-		}
-		if err != nil {
-			e.t.Fatalf("pod %s status: %v", pod.Name, err)
-		}
-		return out
-	}
+	return controllertest.UpdatePodStatus(e.t, e.c, e.ns, pod.Name, controllertest.Serving(ip, ready))
 }
 
 func (e *env) slicesOf(service string) []discovery.EndpointSlice {
@@ -172,14 +146,11 @@ func wantView(want string) func([]discovery.EndpointSlice) string {
 }
 
 func TestIntegrationEndpointSlices(t *testing.T) {
-	s := servertest.Start(t)
+	s, cc := controllertest.Start(t)
 	c := s.Client
 	node(t, c, "node-a", "zone-1")
 	node(t, c, "node-b", "zone-2")
-	cc := s.ControllerContext(t)
-	runCtx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(runCtx, endpointslice.New(cc))
+	controllertest.Run(t, cc, endpointslice.New(cc))
 
 	t.Run("endpoints, conditions and ports", func(t *testing.T) {
 		e := newEnv(t, c, "basic")

@@ -14,7 +14,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -36,8 +35,6 @@ const (
 	// maxPodChanges bounds the pods created or deleted in one sync.
 	maxPodChanges = 500
 	workers       = 5
-	// podOwnerIndex indexes cached pods by the UID of their controller.
-	podOwnerIndex = "job-controller/owner-uid"
 )
 
 var jobKind = batchv1.SchemeGroupVersion.WithKind("Job")
@@ -56,7 +53,7 @@ type Controller struct {
 	log                       *slog.Logger
 	podBackoff, maxPodBackoff time.Duration
 
-	expectations *podExpectations
+	expectations *controllers.Expectations
 	finalizers   *finalizerExpectations
 	backoff      *backoffStore
 	// finishing holds the UIDs of Jobs this controller marked finished
@@ -91,7 +88,7 @@ func New(cc *controllers.Context, opts ...Option) *Controller {
 		log:           slog.Default().With("component", controllerName),
 		podBackoff:    defaultPodFailureBackoff,
 		maxPodBackoff: maxPodFailureBackoff,
-		expectations:  newPodExpectations(),
+		expectations:  controllers.NewExpectations(),
 		finalizers:    newFinalizerExpectations(),
 		backoff:       newBackoffStore(),
 	}
@@ -105,21 +102,10 @@ func New(cc *controllers.Context, opts ...Option) *Controller {
 	c.orphans = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[orphanKey](time.Second, time.Minute),
 		workqueue.TypedRateLimitingQueueConfig[orphanKey]{Name: "job_orphan_pod", Clock: c.clock})
-	// The index outlives this controller (informers are the process's): a
-	// later leadership term finds it there already.
-	if _, ok := c.podsInf.GetIndexer().GetIndexers()[podOwnerIndex]; !ok {
-		_ = c.podsInf.AddIndexers(cache.Indexers{podOwnerIndex: indexByOwner})
+	if err := controllers.IndexByController(c.podsInf); err != nil {
+		c.log.Error("cannot index pods by controller", "err", err)
 	}
 	return c
-}
-
-func indexByOwner(obj any) ([]string, error) {
-	if pod, ok := obj.(*corev1.Pod); ok {
-		if ref := metav1.GetControllerOf(pod); ref != nil {
-			return []string{string(ref.UID)}, nil
-		}
-	}
-	return nil, nil
 }
 
 // Run works until ctx ends.
@@ -177,29 +163,21 @@ func (c *Controller) jobUpdated(oldObj, newObj any) {
 
 func (c *Controller) jobDeleted(obj any) {
 	c.enqueue(obj, 0)
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	job, ok := obj.(*batchv1.Job)
+	job, ok := controllers.FromTombstone[*batchv1.Job](obj)
 	if !ok {
 		return
 	}
 	c.finishing.Delete(job.UID)
 	c.orphans.Add(selectorKey(job))
 	key := jobKey(job)
-	c.expectations.forget(key)
+	c.expectations.Forget(key)
 	c.backoff.forget(key)
 }
 
 // owningJob returns the Job that ref points at, if it is in the cache.
 func (c *Controller) owningJob(namespace string, ref *metav1.OwnerReference) *batchv1.Job {
-	if ref == nil || ref.Kind != jobKind.Kind {
-		return nil
-	}
-	job, err := c.jobs.Jobs(namespace).Get(ref.Name)
-	if err != nil || job.UID != ref.UID {
-		return nil
-	}
+	job, _ := controllers.ResolveControllerRef(namespace, ref, jobKind.Kind,
+		func(namespace, name string) (*batchv1.Job, error) { return c.jobs.Jobs(namespace).Get(name) })
 	return job
 }
 
@@ -227,7 +205,7 @@ func (c *Controller) podAdded(obj any) {
 	}
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if job := c.owningJob(pod.Namespace, ref); job != nil {
-			c.expectations.observed(jobKey(job), 1, 0)
+			c.expectations.Observed(jobKey(job), 1, 0)
 			c.enqueue(job, batchPeriod)
 		}
 		return
@@ -283,10 +261,7 @@ func (c *Controller) podUpdated(oldObj, newObj any) {
 
 // podDeleted handles a pod that is gone (final) or being deleted.
 func (c *Controller) podDeleted(obj any, final bool) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllers.FromTombstone[*corev1.Pod](obj)
 	if !ok {
 		return
 	}
@@ -299,7 +274,7 @@ func (c *Controller) podDeleted(obj any, final bool) {
 		return
 	}
 	key := jobKey(job)
-	c.expectations.observed(key, 0, 1)
+	c.expectations.Observed(key, 0, 1)
 	if final || !hasTrackingFinalizer(pod) {
 		c.finalizers.observedRemoved(key, pod.UID)
 	}
@@ -323,17 +298,4 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// podsOwnedBy returns the cached pods whose controller is uid.
-func (c *Controller) podsOwnedBy(uid types.UID) ([]*corev1.Pod, error) {
-	objs, err := c.podsInf.GetIndexer().ByIndex(podOwnerIndex, string(uid))
-	if err != nil {
-		return nil, err
-	}
-	pods := make([]*corev1.Pod, 0, len(objs))
-	for _, o := range objs {
-		pods = append(pods, o.(*corev1.Pod))
-	}
-	return pods, nil
 }

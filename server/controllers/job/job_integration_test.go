@@ -17,8 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/job"
-	"kite/server/servertest"
 )
 
 const ns = "default"
@@ -34,13 +34,9 @@ type env struct {
 func start(t *testing.T, opts ...job.Option) *env {
 	t.Helper()
 	t.Parallel()
-	s := servertest.Start(t)
-	cc := s.ControllerContext(t)
-	jc := job.New(cc, opts...)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(ctx, jc)
-	return &env{t: t, client: s.Client, ctx: ctx}
+	s, cc := controllertest.Start(t)
+	controllertest.Run(t, cc, job.New(cc, opts...))
+	return &env{t: t, client: s.Client, ctx: context.Background()}
 }
 
 func newJob(name string, completions, parallelism *int32) *batchv1.Job {
@@ -98,12 +94,7 @@ func running(pods []corev1.Pod) []corev1.Pod {
 
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	err := wait.PollUntilContextTimeout(e.ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		return cond(), nil
-	})
-	if err != nil {
-		e.t.Fatalf("waiting for %s: %v", what, err)
-	}
+	controllertest.WaitFor(e.t, what, func(context.Context) (bool, error) { return cond(), nil })
 }
 
 // waitRunning waits until exactly n pods of the Job run, and returns them.
@@ -162,15 +153,9 @@ func conditionSummary(j *batchv1.Job) string {
 // eventReasons lists the reasons of the events about an object.
 func (e *env) eventReasons(name string) []string {
 	e.t.Helper()
-	list, err := e.client.EventsV1().Events(ns).List(e.ctx, metav1.ListOptions{})
-	if err != nil {
-		e.t.Fatalf("listing events: %v", err)
-	}
 	var out []string
-	for _, ev := range list.Items {
-		if ev.Regarding.Name == name {
-			out = append(out, ev.Reason)
-		}
+	for _, ev := range controllertest.EventsAbout(e.t, e.client, ns, name) {
+		out = append(out, ev.Reason)
 	}
 	return out
 }

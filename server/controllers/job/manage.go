@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kite/server/controllers"
 )
 
 // manage creates or deletes pods so that the right number run, and
@@ -77,36 +78,30 @@ func (c *Controller) manage(ctx context.Context, st *syncState) (int32, error) {
 // too many, repeated indexes). Their finalizer goes first: a pod removed
 // this way is neither a success nor a failure.
 func (c *Controller) scaleDown(ctx context.Context, st *syncState, pods []*corev1.Pod) (int32, error) {
-	c.expectations.expect(st.key, 0, len(pods))
+	c.expectations.Expect(st.key, 0, len(pods))
 	var deleted, deletedReady atomic.Int32
-	errs := make([]error, len(pods))
-	var wg sync.WaitGroup
-	for i, p := range pods {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := c.removeTrackingFinalizer(ctx, p)
-			if err == nil {
-				err = c.deletePod(ctx, st.job, p)
+	err := controllers.Parallel(len(pods), func(i int) error {
+		p := pods[i]
+		err := c.removeTrackingFinalizer(ctx, p)
+		if err == nil {
+			err = c.deletePod(ctx, st.job, p)
+		}
+		if err != nil {
+			// The informer will not see this deletion.
+			c.expectations.Observed(st.key, 0, 1)
+			if !apierrors.IsNotFound(err) {
+				return err
 			}
-			if err != nil {
-				// The informer will not see this deletion.
-				c.expectations.observed(st.key, 0, 1)
-				if !apierrors.IsNotFound(err) {
-					errs[i] = err
-					return
-				}
-			}
-			deleted.Add(1)
-			if isReady(p) {
-				deletedReady.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
+		}
+		deleted.Add(1)
+		if controllers.IsPodReady(p) {
+			deletedReady.Add(1)
+		}
+		return nil
+	})
 	st.terminating += deleted.Load()
 	st.ready -= deletedReady.Load()
-	return int32(len(st.active)) - deleted.Load(), errors.Join(errs...)
+	return int32(len(st.active)) - deleted.Load(), err
 }
 
 // deleteActivePods deletes what still runs of an ending Job, keeping
@@ -114,24 +109,18 @@ func (c *Controller) scaleDown(ctx context.Context, st *syncState, pods []*corev
 // many ready ones) are on their way out.
 func (c *Controller) deleteActivePods(ctx context.Context, job *batchv1.Job, pods []*corev1.Pod) (ready, deleted int32, err error) {
 	var n, nReady atomic.Int32
-	errs := make([]error, len(pods))
-	var wg sync.WaitGroup
-	for i, p := range pods {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := c.deletePod(ctx, job, p); err != nil && !apierrors.IsNotFound(err) {
-				errs[i] = err
-				return
-			}
-			n.Add(1)
-			if isReady(p) {
-				nReady.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	return nReady.Load(), n.Load(), errors.Join(errs...)
+	err = controllers.Parallel(len(pods), func(i int) error {
+		p := pods[i]
+		if err := c.deletePod(ctx, job, p); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		n.Add(1)
+		if controllers.IsPodReady(p) {
+			nReady.Add(1)
+		}
+		return nil
+	})
+	return nReady.Load(), n.Load(), err
 }
 
 func (c *Controller) deletePod(ctx context.Context, job *batchv1.Job, pod *corev1.Pod) error {
@@ -151,44 +140,26 @@ func (c *Controller) deletePod(ctx context.Context, job *batchv1.Job, pod *corev
 // created.
 func (c *Controller) createPods(ctx context.Context, st *syncState, n int, indexes []int) (int, error) {
 	job := st.job
-	c.expectations.expect(st.key, n, 0)
+	c.expectations.Expect(st.key, n, 0)
 	template := podTemplate(job)
 	var created atomic.Int32
-	var errs []error
-	var mu sync.Mutex
-	for batch, done := 1, 0; done < n; batch = min(2*batch, n-done) {
-		batch = min(batch, n-done)
-		failedBefore := len(errs)
-		var wg sync.WaitGroup
-		for i := 0; i < batch; i++ {
-			ix := noIndex
-			if len(indexes) > 0 {
-				ix, indexes = indexes[0], indexes[1:]
+	made, errs := controllers.SlowStart(n, func(i int) error {
+		ix := noIndex
+		if i < len(indexes) {
+			ix = indexes[i]
+		}
+		if err := c.createPod(ctx, st, template, ix); err != nil {
+			c.expectations.Observed(st.key, 1, 0) // a failed creation will never be seen
+			if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+				return nil // nothing can be created there any more
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := c.createPod(ctx, st, template, ix); err != nil {
-					c.expectations.observed(st.key, 1, 0)
-					if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
-						return // nothing can be created there any more
-					}
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					return
-				}
-				created.Add(1)
-			}()
+			return err
 		}
-		wg.Wait()
-		done += batch
-		if len(errs) > failedBefore && done < n {
-			// Give up on the rest for this sync; they are expected no more.
-			c.expectations.observed(st.key, n-done, 0)
-			break
-		}
-	}
+		created.Add(1)
+		return nil
+	})
+	// The rest is given up on for this sync: expected no more.
+	c.expectations.Observed(st.key, n-made, 0)
 	return int(created.Load()), errors.Join(errs...)
 }
 
@@ -303,7 +274,7 @@ func (st *syncState) pendingIndexes(n int) []int {
 	job := st.job
 	taken := st.succeededIdx.union(podsIndexes(job, st.active))
 	if replacesOnlyFailed(job) {
-		taken = taken.union(podsIndexes(job, filterPods(st.pods, isTerminating)))
+		taken = taken.union(podsIndexes(job, filterPods(st.pods, controllers.IsPodTerminating)))
 	}
 	if st.failedIdx != nil {
 		taken = taken.union(*st.failedIdx)

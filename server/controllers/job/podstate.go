@@ -7,26 +7,9 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kite/server/controllers"
 )
-
-func isTerminal(p *corev1.Pod) bool {
-	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
-}
-
-// isActive: the pod runs, or may still run, for the Job.
-func isActive(p *corev1.Pod) bool { return !isTerminal(p) && p.DeletionTimestamp == nil }
-
-// isTerminating: the pod is being deleted but has not stopped yet.
-func isTerminating(p *corev1.Pod) bool { return !isTerminal(p) && p.DeletionTimestamp != nil }
-
-func isReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
 
 func hasTrackingFinalizer(p *corev1.Pod) bool {
 	return slices.Contains(p.Finalizers, batchv1.JobTrackingFinalizer)
@@ -83,10 +66,10 @@ func sortForRemoval(pods []*corev1.Pod) {
 		if phaseRank[a.Status.Phase] != phaseRank[b.Status.Phase] {
 			return phaseRank[a.Status.Phase] < phaseRank[b.Status.Phase]
 		}
-		if isReady(a) != isReady(b) {
-			return !isReady(a)
+		if controllers.IsPodReady(a) != controllers.IsPodReady(b) {
+			return !controllers.IsPodReady(a)
 		}
-		if isReady(a) {
+		if controllers.IsPodReady(a) {
 			if ta, tb := readySince(a), readySince(b); !ta.Equal(&tb) {
 				return laterOrZero(ta, tb)
 			}

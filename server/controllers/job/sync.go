@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+
+	"kite/server/controllers"
 )
 
 // syncState is what one sync of a Job learns and decides.
@@ -51,7 +53,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	shared, err := c.jobs.Jobs(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.expectations.forget(key)
+		c.expectations.Forget(key)
 		c.finalizers.forget(key)
 		c.backoff.forget(key)
 		return nil
@@ -80,20 +82,20 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	// Expectations are read before the pods: a pod arriving in between
 	// is then seen by the next sync rather than lost.
-	satisfied := c.expectations.satisfied(key)
+	satisfied := c.expectations.Satisfied(key)
 	pods, err := c.podsForJob(ctx, job)
 	if err != nil {
 		return err
 	}
 	st := &syncState{
 		key: key, job: job, pods: pods,
-		active:             filterPods(pods, isActive),
-		terminating:        countPods(pods, isTerminating),
+		active:             filterPods(pods, controllers.IsPodActive),
+		terminating:        countPods(pods, controllers.IsPodTerminating),
 		uncountedSucceeded: sets.New(job.Status.UncountedTerminatedPods.Succeeded...),
 		uncountedFailed:    sets.New(job.Status.UncountedTerminatedPods.Failed...),
 		releasing:          c.finalizers.pending(key),
 	}
-	st.ready = countPods(st.active, isReady)
+	st.ready = countPods(st.active, controllers.IsPodReady)
 	active := int32(len(st.active))
 	newSucceeded, newFailed := st.newlyFinished()
 	st.succeeded = job.Status.Succeeded + int32(len(newSucceeded)+st.uncountedSucceeded.Len())

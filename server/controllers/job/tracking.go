@@ -2,10 +2,8 @@ package job
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
+
+	"kite/server/controllers"
 )
 
 // Finished pods are counted in two steps, so that a crash never counts a
@@ -194,22 +194,15 @@ func (c *Controller) releasePods(ctx context.Context, key string, pods []*corev1
 	}
 	c.finalizers.expectRemoved(key, uids...)
 	ok := make([]bool, len(pods))
-	errs := make([]error, len(pods))
-	var wg sync.WaitGroup
-	for i, p := range pods {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := c.removeTrackingFinalizer(ctx, p); err != nil {
-				c.finalizers.observedRemoved(key, p.UID)
-				errs[i] = err
-				return
-			}
-			ok[i] = true
-		}()
-	}
-	wg.Wait()
-	return ok, errors.Join(errs...)
+	err := controllers.Parallel(len(pods), func(i int) error {
+		if err := c.removeTrackingFinalizer(ctx, pods[i]); err != nil {
+			c.finalizers.observedRemoved(key, pods[i].UID)
+			return err
+		}
+		ok[i] = true
+		return nil
+	})
+	return ok, err
 }
 
 // countReleased moves uncounted pods whose finalizer is gone into the

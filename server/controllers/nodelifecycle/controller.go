@@ -45,7 +45,7 @@ type Controller struct {
 	nodes     corelisters.NodeLister
 	leases    coordlisters.LeaseLister
 	pods      corelisters.PodLister
-	podsOn    podsOnNodeFunc
+	podIndex  cache.Indexer               // pods, with controllers.NodeNameIndex
 	informers []cache.SharedIndexInformer // nodes, leases, pods
 	recorder  events.EventRecorder
 	nodeQueue workqueue.TypedRateLimitingInterface[string]
@@ -63,6 +63,8 @@ func New(cc *controllers.Context) *Controller {
 	nodeInf := cc.Informers.Core().V1().Nodes()
 	leaseInf := cc.Informers.Coordination().V1().Leases()
 	podInf := cc.Informers.Core().V1().Pods()
+	// Without the index, pods are found by a scan of the cache.
+	_ = controllers.IndexPodsByNode(podInf.Informer())
 	return &Controller{
 		MonitorGracePeriod: DefaultMonitorGracePeriod,
 		StartupGracePeriod: DefaultStartupGracePeriod,
@@ -71,7 +73,7 @@ func New(cc *controllers.Context) *Controller {
 		nodes:              nodeInf.Lister(),
 		leases:             leaseInf.Lister(),
 		pods:               podInf.Lister(),
-		podsOn:             podsOnNode(podInf.Informer(), podInf.Lister()),
+		podIndex:           podInf.Informer().GetIndexer(),
 		informers:          []cache.SharedIndexInformer{nodeInf.Informer(), leaseInf.Informer(), podInf.Informer()},
 		recorder:           cc.Recorder("node-controller"),
 		nodeQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),

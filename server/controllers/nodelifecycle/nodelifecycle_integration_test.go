@@ -10,10 +10,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/nodelifecycle"
 	"kite/server/servertest"
 )
@@ -24,15 +24,12 @@ const ns = "default"
 // period, and the taint eviction controller.
 func startLifecycle(t *testing.T, grace time.Duration) (*servertest.Server, kubernetes.Interface) {
 	t.Helper()
-	s := servertest.Start(t)
-	cc := s.ControllerContext(t)
+	s, cc := controllertest.Start(t)
 	lc := nodelifecycle.New(cc)
 	lc.MonitorGracePeriod = grace
 	lc.StartupGracePeriod = grace
 	te := nodelifecycle.NewTaintEviction(cc)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(ctx, lc, te)
+	controllertest.Run(t, cc, lc, te)
 	return s, s.Client
 }
 
@@ -135,17 +132,8 @@ func retryConflict(f func() error) error {
 // createPod creates a pod bound to node, Running and Ready.
 func createPod(t *testing.T, c kubernetes.Interface, name, node string, tolerations ...corev1.Toleration) *corev1.Pod {
 	t.Helper()
-	ctx := context.Background()
-	pod := createBarePod(t, c, name, node, tolerations...)
-	// Running and Ready, as its kubelet would report.
-	now := metav1.Now()
-	pod.Status.Phase = corev1.PodRunning
-	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
-	pod, err := c.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pod
+	createBarePod(t, c, name, node, tolerations...)
+	return controllertest.UpdatePodStatus(t, c, ns, name, controllertest.Phase(corev1.PodRunning))
 }
 
 // createBarePod creates a pod bound to node, with no status.
@@ -167,13 +155,6 @@ func createBarePod(t *testing.T, c kubernetes.Interface, name, node string, tole
 
 func tolerate(key string, seconds *int64) corev1.Toleration {
 	return corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: seconds}
-}
-
-func waitFor(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, cond); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
 }
 
 func nodeHas(c kubernetes.Interface, name string, check func(*corev1.Node) bool) func(ctx context.Context) (bool, error) {
@@ -272,7 +253,7 @@ func TestIntegrationSilentNodeIsTaintedAndEvicted(t *testing.T) {
 	// The API server gives a pod without tolerations upstream's 300 s.
 	createPod(t, c, "defaulted", "silent")
 
-	waitFor(t, "the silent node to go Unknown", nodeHas(c, "silent", func(n *corev1.Node) bool {
+	controllertest.WaitFor(t, "the silent node to go Unknown", nodeHas(c, "silent", func(n *corev1.Node) bool {
 		for _, typ := range []corev1.NodeConditionType{corev1.NodeReady, corev1.NodeMemoryPressure, corev1.NodeDiskPressure, corev1.NodePIDPressure} {
 			cond := condition(n, typ)
 			if cond == nil || cond.Status != corev1.ConditionUnknown || cond.Reason != "NodeStatusUnknown" || cond.Message != "Kubelet stopped posting node status." {
@@ -281,12 +262,12 @@ func TestIntegrationSilentNodeIsTaintedAndEvicted(t *testing.T) {
 		}
 		return true
 	}))
-	waitFor(t, "the unreachable taints", nodeHas(c, "silent", func(n *corev1.Node) bool {
+	controllertest.WaitFor(t, "the unreachable taints", nodeHas(c, "silent", func(n *corev1.Node) bool {
 		return hasTaint(n, corev1.TaintNodeUnreachable, corev1.TaintEffectNoSchedule) && hasTaint(n, corev1.TaintNodeUnreachable, corev1.TaintEffectNoExecute)
 	}))
-	waitFor(t, "the intolerant pod's eviction", podEvicted(c, "intolerant"))
+	controllertest.WaitFor(t, "the intolerant pod's eviction", podEvicted(c, "intolerant"))
 	assertNotEvicted(t, c, "patient", "loyal", "defaulted")
-	waitFor(t, "the patient pod's eviction", podEvicted(c, "patient"))
+	controllertest.WaitFor(t, "the patient pod's eviction", podEvicted(c, "patient"))
 	assertNotEvicted(t, c, "loyal", "defaulted")
 
 	// The evicted pods say why; the kept one is marked not Ready.
@@ -297,20 +278,20 @@ func TestIntegrationSilentNodeIsTaintedAndEvicted(t *testing.T) {
 	if pod != nil && !hasPodCondition(pod, corev1.DisruptionTarget, corev1.ConditionTrue, "DeletionByTaintManager") {
 		t.Errorf("evicted pod lacks the DisruptionTarget condition: %+v", pod.Status.Conditions)
 	}
-	waitFor(t, "the loyal pod to be marked not Ready", func(ctx context.Context) (bool, error) {
+	controllertest.WaitFor(t, "the loyal pod to be marked not Ready", func(ctx context.Context) (bool, error) {
 		pod, err := c.CoreV1().Pods(ns).Get(ctx, "loyal", metav1.GetOptions{})
 		return err == nil && hasPodCondition(pod, corev1.PodReady, corev1.ConditionFalse, ""), err
 	})
-	waitFor(t, "the TaintManagerEviction event", eventFor(c, ns, "Pod", "intolerant", "TaintManagerEviction"))
+	controllertest.WaitFor(t, "the TaintManagerEviction event", eventFor(c, ns, "Pod", "intolerant", "TaintManagerEviction"))
 	if note, _ := findEvent(ctx, c, ns, "Pod", "intolerant", "TaintManagerEviction"); note != "taint-eviction-controller: Marking for deletion Pod default/intolerant" {
 		t.Errorf("eviction event = %q", note)
 	}
-	waitFor(t, "the NodeNotReady event on the node", eventFor(c, ns, "Node", "silent", "NodeNotReady"))
+	controllertest.WaitFor(t, "the NodeNotReady event on the node", eventFor(c, ns, "Node", "silent", "NodeNotReady"))
 	if note, _ := findEvent(ctx, c, ns, "Node", "silent", "NodeNotReady"); note != "node-controller: Node silent status is now: NodeNotReady" {
 		t.Errorf("node event = %q", note)
 	}
-	waitFor(t, "the NodeNotReady event on the pod", eventFor(c, ns, "Pod", "loyal", "NodeNotReady"))
-	waitFor(t, "the RegisteredNode event", eventFor(c, ns, "Node", "healthy", "RegisteredNode"))
+	controllertest.WaitFor(t, "the NodeNotReady event on the pod", eventFor(c, ns, "Pod", "loyal", "NodeNotReady"))
+	controllertest.WaitFor(t, "the RegisteredNode event", eventFor(c, ns, "Node", "healthy", "RegisteredNode"))
 
 	// The healthy node was never touched.
 	node, err := c.CoreV1().Nodes().Get(ctx, "healthy", metav1.GetOptions{})
@@ -324,7 +305,7 @@ func TestIntegrationSilentNodeIsTaintedAndEvicted(t *testing.T) {
 	// The kubelet comes back.
 	postStatus(t, c, "silent", corev1.ConditionTrue, nil)
 	keepAlive(t, c, "silent")
-	waitFor(t, "the taints to go", nodeHas(c, "silent", func(n *corev1.Node) bool { return len(n.Spec.Taints) == 0 }))
+	controllertest.WaitFor(t, "the taints to go", nodeHas(c, "silent", func(n *corev1.Node) bool { return len(n.Spec.Taints) == 0 }))
 }
 
 func hasPodCondition(pod *corev1.Pod, typ corev1.PodConditionType, status corev1.ConditionStatus, reason string) bool {
@@ -361,47 +342,36 @@ func TestIntegrationTaintsFollowConditionsAndCordon(t *testing.T) {
 	}
 
 	postStatus(t, c, "n1", corev1.ConditionTrue, map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeMemoryPressure: corev1.ConditionTrue, corev1.NodeDiskPressure: corev1.ConditionTrue})
-	waitFor(t, "pressure taints", nodeHas(c, "n1", func(n *corev1.Node) bool {
+	controllertest.WaitFor(t, "pressure taints", nodeHas(c, "n1", func(n *corev1.Node) bool {
 		return hasTaint(n, corev1.TaintNodeMemoryPressure, corev1.TaintEffectNoSchedule) && hasTaint(n, corev1.TaintNodeDiskPressure, corev1.TaintEffectNoSchedule)
 	}))
 	postStatus(t, c, "n1", corev1.ConditionTrue, nil)
-	waitFor(t, "pressure taints to go", nodeHas(c, "n1", func(n *corev1.Node) bool {
+	controllertest.WaitFor(t, "pressure taints to go", nodeHas(c, "n1", func(n *corev1.Node) bool {
 		return !hasTaint(n, corev1.TaintNodeMemoryPressure, corev1.TaintEffectNoSchedule) && !hasTaint(n, corev1.TaintNodeDiskPressure, corev1.TaintEffectNoSchedule)
 	}))
 
 	setUnschedulable(t, c, "n1", true)
-	waitFor(t, "the unschedulable taint", nodeHas(c, "n1", func(n *corev1.Node) bool {
+	controllertest.WaitFor(t, "the unschedulable taint", nodeHas(c, "n1", func(n *corev1.Node) bool {
 		return hasTaint(n, corev1.TaintNodeUnschedulable, corev1.TaintEffectNoSchedule)
 	}))
 	setUnschedulable(t, c, "n1", false)
-	waitFor(t, "the unschedulable taint to go", nodeHas(c, "n1", func(n *corev1.Node) bool {
+	controllertest.WaitFor(t, "the unschedulable taint to go", nodeHas(c, "n1", func(n *corev1.Node) bool {
 		return !hasTaint(n, corev1.TaintNodeUnschedulable, corev1.TaintEffectNoSchedule)
 	}))
 
 	postStatus(t, c, "n1", corev1.ConditionFalse, nil)
-	waitFor(t, "the not-ready taints", nodeHas(c, "n1", func(n *corev1.Node) bool {
+	controllertest.WaitFor(t, "the not-ready taints", nodeHas(c, "n1", func(n *corev1.Node) bool {
 		return hasTaint(n, corev1.TaintNodeNotReady, corev1.TaintEffectNoSchedule) && hasTaint(n, corev1.TaintNodeNotReady, corev1.TaintEffectNoExecute)
 	}))
 	postStatus(t, c, "n1", corev1.ConditionTrue, nil)
-	waitFor(t, "only the user's taint to stay", nodeHas(c, "n1", func(n *corev1.Node) bool {
+	controllertest.WaitFor(t, "only the user's taint to stay", nodeHas(c, "n1", func(n *corev1.Node) bool {
 		return len(n.Spec.Taints) == 1 && n.Spec.Taints[0].Key == userTaint.Key
 	}))
 }
 
 func setUnschedulable(t *testing.T, c kubernetes.Interface, name string, on bool) {
 	t.Helper()
-	ctx := context.Background()
-	if err := retryConflict(func() error {
-		node, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		node.Spec.Unschedulable = on
-		_, err = c.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	controllertest.UpdateNode(t, c, name, func(n *corev1.Node) { n.Spec.Unschedulable = on })
 }
 
 // TestIntegrationAllNodesSilentStopsEviction: when no node at all is
@@ -412,7 +382,7 @@ func TestIntegrationAllNodesSilentStopsEviction(t *testing.T) {
 	_, c := startLifecycle(t, 2*time.Second)
 	createNode(t, c, "lonely")
 	createPod(t, c, "stays", "lonely")
-	waitFor(t, "the unreachable NoSchedule taint", nodeHas(c, "lonely", func(n *corev1.Node) bool {
+	controllertest.WaitFor(t, "the unreachable NoSchedule taint", nodeHas(c, "lonely", func(n *corev1.Node) bool {
 		return hasTaint(n, corev1.TaintNodeUnreachable, corev1.TaintEffectNoSchedule)
 	}))
 	deadline := time.Now().Add(2 * time.Second)
@@ -436,7 +406,7 @@ func TestIntegrationNodeNeverPosted(t *testing.T) {
 	if _, err := c.CoreV1().Nodes().Create(context.Background(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "mute"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "NodeStatusNeverUpdated", nodeHas(c, "mute", func(n *corev1.Node) bool {
+	controllertest.WaitFor(t, "NodeStatusNeverUpdated", nodeHas(c, "mute", func(n *corev1.Node) bool {
 		cond := condition(n, corev1.NodeReady)
 		return cond != nil && cond.Status == corev1.ConditionUnknown && cond.Reason == "NodeStatusNeverUpdated" && cond.Message == "Kubelet never posted node status."
 	}))
@@ -447,12 +417,10 @@ func TestIntegrationNodeNeverPosted(t *testing.T) {
 // while later; removing the taint cancels a pending eviction, with
 // upstream's events.
 func TestIntegrationTaintEviction(t *testing.T) {
-	s := servertest.Start(t)
+	s, cc := controllertest.Start(t)
 	c := s.Client
-	cc := s.ControllerContext(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(ctx, nodelifecycle.NewTaintEviction(cc))
+	controllertest.Run(t, cc, nodelifecycle.NewTaintEviction(cc))
+	ctx := context.Background()
 
 	if _, err := c.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -464,8 +432,8 @@ func TestIntegrationTaintEviction(t *testing.T) {
 	createPod(t, c, "long", "n", tolerate(key, ptr.To[int64](600)))
 
 	setTaints(t, c, "n", []corev1.Taint{{Key: key, Effect: corev1.TaintEffectNoExecute}})
-	waitFor(t, "the untolerating pod's eviction", podEvicted(c, "plain"))
-	waitFor(t, "the briefly tolerating pod's eviction", podEvicted(c, "brief"))
+	controllertest.WaitFor(t, "the untolerating pod's eviction", podEvicted(c, "plain"))
+	controllertest.WaitFor(t, "the briefly tolerating pod's eviction", podEvicted(c, "brief"))
 	assertNotEvicted(t, c, "forever", "long")
 	_, pod, err := evicted(ctx, c, "brief")
 	if err != nil {
@@ -476,7 +444,7 @@ func TestIntegrationTaintEviction(t *testing.T) {
 	}
 
 	setTaints(t, c, "n", nil)
-	waitFor(t, "the cancellation event", func(ctx context.Context) (bool, error) {
+	controllertest.WaitFor(t, "the cancellation event", func(ctx context.Context) (bool, error) {
 		list, err := c.EventsV1().Events(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -493,21 +461,10 @@ func TestIntegrationTaintEviction(t *testing.T) {
 	// A pod created on a tainted node without a toleration goes at once.
 	setTaints(t, c, "n", []corev1.Taint{{Key: key, Effect: corev1.TaintEffectNoExecute}})
 	createBarePod(t, c, "latecomer", "n")
-	waitFor(t, "the latecomer's eviction", podEvicted(c, "latecomer"))
+	controllertest.WaitFor(t, "the latecomer's eviction", podEvicted(c, "latecomer"))
 }
 
 func setTaints(t *testing.T, c kubernetes.Interface, name string, taints []corev1.Taint) {
 	t.Helper()
-	ctx := context.Background()
-	if err := retryConflict(func() error {
-		node, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		node.Spec.Taints = taints
-		_, err = c.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	controllertest.UpdateNode(t, c, name, func(n *corev1.Node) { n.Spec.Taints = taints })
 }

@@ -109,7 +109,7 @@ func (c *Controller) podsFollowNode(ctx context.Context, node *corev1.Node, obse
 		c.retryPods.Delete(node.Name)
 		return nil
 	}
-	if err := c.markPodsNotReady(ctx, c.podsOn(node.Name), node.Name); err != nil {
+	if err := c.markPodsNotReady(ctx, controllers.PodsOnNode(c.podIndex, node.Name), node.Name); err != nil {
 		c.retryPods.Store(node.Name, struct{}{})
 		return err
 	}

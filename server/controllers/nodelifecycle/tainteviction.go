@@ -30,7 +30,7 @@ type TaintEviction struct {
 	client    kubernetes.Interface
 	nodes     corelisters.NodeLister
 	pods      corelisters.PodLister
-	podsOn    podsOnNodeFunc
+	podIndex  cache.Indexer               // pods, with controllers.NodeNameIndex
 	informers []cache.SharedIndexInformer // nodes, pods
 	recorder  events.EventRecorder
 	queue     workqueue.TypedRateLimitingInterface[string] // pod keys
@@ -47,11 +47,13 @@ type TaintEviction struct {
 func NewTaintEviction(cc *controllers.Context) *TaintEviction {
 	nodeInf := cc.Informers.Core().V1().Nodes()
 	podInf := cc.Informers.Core().V1().Pods()
+	// Without the index, pods are found by a scan of the cache.
+	_ = controllers.IndexPodsByNode(podInf.Informer())
 	return &TaintEviction{
 		client:    cc.Client,
 		nodes:     nodeInf.Lister(),
 		pods:      podInf.Lister(),
-		podsOn:    podsOnNode(podInf.Informer(), podInf.Lister()),
+		podIndex:  podInf.Informer().GetIndexer(),
 		informers: []cache.SharedIndexInformer{nodeInf.Informer(), podInf.Informer()},
 		recorder:  cc.Recorder("taint-eviction-controller"),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
@@ -108,7 +110,7 @@ func (c *TaintEviction) nodeChanged(oldObj, obj any) {
 	if node != nil && oldNode == nil && len(noExecuteTaints(node.Spec.Taints)) == 0 {
 		return // a new untainted node: nothing of its pods to decide
 	}
-	for _, pod := range c.podsOn(name) {
+	for _, pod := range controllers.PodsOnNode(c.podIndex, name) {
 		c.enqueue(pod)
 	}
 }

@@ -60,7 +60,7 @@ func (c *Controller) collectNode(ctx context.Context, name string) error {
 			return nil
 		}
 		var errs []error
-		pods := c.podsOn(name)
+		pods := controllers.PodsOnNode(c.podIndex, name)
 		sortForCollection(pods)
 		for _, pod := range pods {
 			if pod.DeletionTimestamp != nil {
@@ -72,7 +72,7 @@ func (c *Controller) collectNode(ctx context.Context, name string) error {
 	if !apierrors.IsNotFound(err) {
 		return err
 	}
-	pods := c.podsOn(name)
+	pods := controllers.PodsOnNode(c.podIndex, name)
 	if len(pods) == 0 {
 		c.clearMissing(name)
 		return nil
@@ -144,22 +144,11 @@ func (c *Controller) clearMissing(name string) {
 	c.mu.Unlock()
 }
 
-func (c *Controller) podsOn(node string) []*corev1.Pod {
-	all, _ := c.pods.List(labels.Everything())
-	var out []*corev1.Pod
-	for _, pod := range all {
-		if pod.Spec.NodeName == node {
-			out = append(out, pod)
-		}
-	}
-	return out
-}
-
 // failAndDelete moves a pod that has not finished to the Failed phase
 // (with condition, when given, saying why) and force-deletes it: nobody
 // else will ever finish it.
 func (c *Controller) failAndDelete(ctx context.Context, pod *corev1.Pod, condition *corev1.PodCondition) error {
-	if pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
+	if !controllers.IsPodTerminal(pod) {
 		status := map[string]any{"phase": corev1.PodFailed, "observedGeneration": pod.Generation}
 		if condition != nil {
 			cond := *condition

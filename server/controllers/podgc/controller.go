@@ -37,6 +37,7 @@ type Controller struct {
 
 	client    kubernetes.Interface
 	pods      corelisters.PodLister
+	podIndex  cache.Indexer // pods, with controllers.NodeNameIndex
 	nodes     corelisters.NodeLister
 	informers []cache.SharedIndexInformer // pods, nodes
 	queue     workqueue.TypedRateLimitingInterface[work]
@@ -66,11 +67,14 @@ const (
 func New(cc *controllers.Context) *Controller {
 	podInf := cc.Informers.Core().V1().Pods()
 	nodeInf := cc.Informers.Core().V1().Nodes()
+	// Without the index, pods are found by a scan of the cache.
+	_ = controllers.IndexPodsByNode(podInf.Informer())
 	return &Controller{
 		Quarantine:          DefaultQuarantine,
 		TerminatedThreshold: DefaultTerminatedThreshold,
 		client:              cc.Client,
 		pods:                podInf.Lister(),
+		podIndex:            podInf.Informer().GetIndexer(),
 		nodes:               nodeInf.Lister(),
 		informers:           []cache.SharedIndexInformer{podInf.Informer(), nodeInf.Informer()},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[work](),

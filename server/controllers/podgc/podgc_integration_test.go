@@ -8,40 +8,31 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/podgc"
-	"kite/server/servertest"
 )
 
 const ns = "default"
 
 func start(t *testing.T, threshold int) kubernetes.Interface {
 	t.Helper()
-	s := servertest.Start(t)
-	cc := s.ControllerContext(t)
+	s, cc := controllertest.Start(t)
 	gc := podgc.New(cc)
 	gc.Quarantine = time.Second
 	gc.TerminatedThreshold = threshold
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(ctx, gc)
+	controllertest.Run(t, cc, gc)
 	return s.Client
 }
 
 func createNode(t *testing.T, c kubernetes.Interface, name string, ready corev1.ConditionStatus, taints ...corev1.Taint) {
 	t.Helper()
-	ctx := context.Background()
-	node, err := c.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.NodeSpec{Taints: taints}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready, LastHeartbeatTime: metav1.Now()}}
-	if _, err := c.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	controllertest.ReadyNode(t, c, name, func(n *corev1.Node) {
+		n.Spec.Taints = taints
+		n.Status.Conditions[0].Status = ready
+	})
 }
 
 func createPod(t *testing.T, c kubernetes.Interface, name, node string, phase corev1.PodPhase, reason string, finalizers ...string) {
@@ -54,11 +45,10 @@ func createPod(t *testing.T, c kubernetes.Interface, name, node string, phase co
 	if err != nil {
 		t.Fatal(err)
 	}
-	pod.Status.Phase = phase
-	pod.Status.Reason = reason
-	if _, err := c.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	controllertest.UpdatePodStatus(t, c, ns, pod.Name, func(s *corev1.PodStatus) {
+		s.Phase = phase
+		s.Reason = reason
+	})
 }
 
 func gone(c kubernetes.Interface, name string) func(ctx context.Context) (bool, error) {
@@ -68,13 +58,6 @@ func gone(c kubernetes.Interface, name string) func(ctx context.Context) (bool, 
 			return true, nil
 		}
 		return false, err
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, cond); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 
@@ -141,7 +124,7 @@ func TestIntegrationOrphanedPods(t *testing.T) {
 	if !found {
 		t.Errorf("no DisruptionTarget condition: %+v", last.Status.Conditions)
 	}
-	waitFor(t, "the ghost node's pod to go", gone(c, "on-ghost"))
+	controllertest.WaitFor(t, "the ghost node's pod to go", gone(c, "on-ghost"))
 	assertExists(t, c, "on-alive", "on-late")
 }
 
@@ -155,11 +138,11 @@ func TestIntegrationTerminatedPodsOverThreshold(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // creation timestamps have whole seconds
 	createPod(t, c, "t2", "n", corev1.PodSucceeded, "")
 	createPod(t, c, "t3", "n", corev1.PodFailed, "")
-	waitFor(t, "the oldest terminated pod to go", gone(c, "t1"))
+	controllertest.WaitFor(t, "the oldest terminated pod to go", gone(c, "t1"))
 	assertExists(t, c, "t2", "t3", "running")
 
 	createPod(t, c, "evicted", "n", corev1.PodFailed, "Evicted")
-	waitFor(t, "the evicted pod to go", gone(c, "evicted"))
+	controllertest.WaitFor(t, "the evicted pod to go", gone(c, "evicted"))
 	assertExists(t, c, "t2", "t3", "running")
 }
 
@@ -174,7 +157,7 @@ func TestIntegrationTerminatingPods(t *testing.T) {
 	if err := c.CoreV1().Pods(ns).Delete(ctx, "unscheduled", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the unscheduled terminating pod to be failed", func(ctx context.Context) (bool, error) {
+	controllertest.WaitFor(t, "the unscheduled terminating pod to be failed", func(ctx context.Context) (bool, error) {
 		pod, err := c.CoreV1().Pods(ns).Get(ctx, "unscheduled", metav1.GetOptions{})
 		return err == nil && pod.Status.Phase == corev1.PodFailed, err
 	})
@@ -188,7 +171,7 @@ func TestIntegrationTerminatingPods(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the pod on the out-of-service node to go", gone(c, "on-dead"))
+	controllertest.WaitFor(t, "the pod on the out-of-service node to go", gone(c, "on-dead"))
 	pod, err := c.CoreV1().Pods(ns).Get(ctx, "on-flaky", metav1.GetOptions{})
 	if err != nil || pod.DeletionTimestamp == nil {
 		t.Fatalf("the pod on the NotReady node should still be terminating: %v %v", pod, err)

@@ -12,8 +12,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -37,7 +35,8 @@ type Controller struct {
 	podInformer  cache.SharedIndexInformer
 	podLister    corelisters.PodLister
 	recorder     events.EventRecorder
-	expectations *expectations
+	expectations *controllers.Expectations
+	podEvents    *controllers.Dependents[*appsv1.ReplicaSet, *corev1.Pod]
 	queue        workqueue.TypedRateLimitingInterface[string]
 	now          func() time.Time
 	log          *slog.Logger
@@ -54,13 +53,36 @@ func New(cc *controllers.Context) *Controller {
 		podInformer:  pods.Informer(),
 		podLister:    pods.Lister(),
 		recorder:     cc.Recorder("replicaset-controller"),
-		expectations: newExpectations(),
+		expectations: controllers.NewExpectations(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "replicaset"}),
 		now: time.Now,
 		log: slog.Default().With("component", "replicaset-controller"),
 	}
-	if err := addPodOwnerIndex(c.podInformer); err != nil {
+	c.podEvents = &controllers.Dependents[*appsv1.ReplicaSet, *corev1.Pod]{
+		OwnerKind: controllerKind.Kind,
+		GetOwner: func(namespace, name string) (*appsv1.ReplicaSet, error) {
+			return c.rsLister.ReplicaSets(namespace).Get(name)
+		},
+		Adopters: func(pod *corev1.Pod) []*appsv1.ReplicaSet {
+			rss, _ := c.rsLister.GetPodReplicaSets(pod) // an error means none
+			return rss
+		},
+		Enqueue: func(rs *appsv1.ReplicaSet) { controllers.Enqueue(c.queue, rs) },
+		Created: func(rs *appsv1.ReplicaSet, _ *corev1.Pod) { c.expectations.Observed(rsKey(rs), 1, 0) },
+		Gone: func(rs *appsv1.ReplicaSet, pod *corev1.Pod) {
+			c.expectations.DeletionObserved(rsKey(rs), controllers.PodKey(pod))
+		},
+		Changed: func(rs *appsv1.ReplicaSet, old, cur *corev1.Pod) {
+			if controllers.BecameReady(old, cur) && rs.Spec.MinReadySeconds > 0 {
+				// Look again when the pod has been ready long enough to
+				// count as available.
+				c.queue.AddAfter(rsKey(rs), time.Duration(rs.Spec.MinReadySeconds)*time.Second)
+			}
+		},
+		DeletingIsGone: true,
+	}
+	if err := controllers.IndexByController(c.podInformer); err != nil {
 		c.log.Error("cannot index pods by owner", "err", err)
 	}
 	return c
@@ -69,164 +91,49 @@ func New(cc *controllers.Context) *Controller {
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
 	rsSynced := controllers.Handle(ctx, c.rsInformer, cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.enqueue(obj) },
+		AddFunc:    func(obj any) { controllers.Enqueue(c.queue, obj) },
 		UpdateFunc: c.updateRS,
 		DeleteFunc: c.deleteRS,
 	})
-	podSynced := controllers.Handle(ctx, c.podInformer, cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.addPod,
-		UpdateFunc: c.updatePod,
-		DeleteFunc: c.deletePod,
-	})
+	pods := c.podEvents.Handler()
+	pods.UpdateFunc = c.updatePod
+	podSynced := controllers.Handle(ctx, c.podInformer, pods)
 	if !cache.WaitForCacheSync(ctx.Done(), rsSynced, podSynced) {
 		return
 	}
 	controllers.RunWorkers(ctx, c.queue, 5, c.sync, c.log)
 }
 
-func (c *Controller) enqueue(obj any) {
-	if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
-		c.queue.Add(key)
-	}
-}
+func rsKey(rs *appsv1.ReplicaSet) string { return rs.Namespace + "/" + rs.Name }
 
 func (c *Controller) updateRS(oldObj, newObj any) {
 	old, cur := oldObj.(*appsv1.ReplicaSet), newObj.(*appsv1.ReplicaSet)
 	if old.UID != cur.UID {
 		// Deleted and recreated under the same name between two watch
 		// events: what the old one awaited no longer matters.
-		c.deleteRS(cache.DeletedFinalStateUnknown{Key: old.Namespace + "/" + old.Name, Obj: old})
+		c.deleteRS(cache.DeletedFinalStateUnknown{Key: rsKey(old), Obj: old})
 	}
-	c.enqueue(cur)
+	controllers.Enqueue(c.queue, cur)
 }
 
 func (c *Controller) deleteRS(obj any) {
-	rs, ok := obj.(*appsv1.ReplicaSet)
+	rs, ok := controllers.FromTombstone[*appsv1.ReplicaSet](obj)
 	if !ok {
-		tomb, isTomb := obj.(cache.DeletedFinalStateUnknown)
-		if !isTomb {
-			return
-		}
-		if rs, ok = tomb.Obj.(*appsv1.ReplicaSet); !ok {
-			return
-		}
+		return
 	}
-	key := rs.Namespace + "/" + rs.Name
-	c.expectations.forget(key)
+	key := rsKey(rs)
+	c.expectations.Forget(key)
 	c.queue.Add(key)
 }
 
-// owner returns the ReplicaSet that ref names, if it still exists with
-// that UID.
-func (c *Controller) owner(namespace string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
-	if ref == nil || ref.Kind != controllerKind.Kind {
-		return nil
-	}
-	rs, err := c.rsLister.ReplicaSets(namespace).Get(ref.Name)
-	if err != nil || rs.UID != ref.UID {
-		return nil
-	}
-	return rs
-}
-
-// selecting lists the ReplicaSets whose selector matches an orphan pod:
-// any of them may adopt it.
-func (c *Controller) selecting(pod *corev1.Pod) []*appsv1.ReplicaSet {
-	if len(pod.Labels) == 0 {
-		return nil
-	}
-	all, err := c.rsLister.ReplicaSets(pod.Namespace).List(labels.Everything())
-	if err != nil {
-		return nil
-	}
-	var out []*appsv1.ReplicaSet
-	for _, rs := range all {
-		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		out = append(out, rs)
-	}
-	return out
-}
-
-func (c *Controller) addPod(obj any) {
-	pod := obj.(*corev1.Pod)
-	if pod.DeletionTimestamp != nil {
-		// Seen for the first time already terminating (after a relist):
-		// for the owner it is as good as gone.
-		c.deletePod(pod)
-		return
-	}
-	if ref := metav1.GetControllerOf(pod); ref != nil {
-		if rs := c.owner(pod.Namespace, ref); rs != nil {
-			key := rs.Namespace + "/" + rs.Name
-			c.expectations.creationObserved(key)
-			c.queue.Add(key)
-		}
-		return
-	}
-	for _, rs := range c.selecting(pod) {
-		c.enqueue(rs)
-	}
-}
-
+// updatePod is the pod handler's update, plus upstream's rule for a pod
+// whose deletion began in the same update that changed its labels: its
+// former state counts as gone too, for the ReplicaSet that controlled it
+// then (which may await its deletion).
 func (c *Controller) updatePod(oldObj, newObj any) {
 	old, cur := oldObj.(*corev1.Pod), newObj.(*corev1.Pod)
-	if old.ResourceVersion == cur.ResourceVersion {
-		return
+	c.podEvents.Updated(old, cur)
+	if cur.DeletionTimestamp != nil && old.ResourceVersion != cur.ResourceVersion && !reflect.DeepEqual(old.Labels, cur.Labels) {
+		c.podEvents.Deleted(old)
 	}
-	labelsChanged := !reflect.DeepEqual(old.Labels, cur.Labels)
-	if cur.DeletionTimestamp != nil {
-		c.deletePod(cur)
-		if labelsChanged {
-			c.deletePod(old)
-		}
-		return
-	}
-	curRef, oldRef := metav1.GetControllerOf(cur), metav1.GetControllerOf(old)
-	refChanged := !reflect.DeepEqual(curRef, oldRef)
-	if refChanged && oldRef != nil {
-		if rs := c.owner(old.Namespace, oldRef); rs != nil {
-			c.enqueue(rs)
-		}
-	}
-	if curRef != nil {
-		rs := c.owner(cur.Namespace, curRef)
-		if rs == nil {
-			return
-		}
-		c.enqueue(rs)
-		if !isReady(old) && isReady(cur) && rs.Spec.MinReadySeconds > 0 {
-			// Look again when the pod has been ready long enough to
-			// count as available.
-			c.queue.AddAfter(rs.Namespace+"/"+rs.Name, time.Duration(rs.Spec.MinReadySeconds)*time.Second)
-		}
-		return
-	}
-	if labelsChanged || refChanged {
-		for _, rs := range c.selecting(cur) {
-			c.enqueue(rs)
-		}
-	}
-}
-
-func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		tomb, isTomb := obj.(cache.DeletedFinalStateUnknown)
-		if !isTomb {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
-	}
-	rs := c.owner(pod.Namespace, metav1.GetControllerOf(pod))
-	if rs == nil {
-		return
-	}
-	key := rs.Namespace + "/" + rs.Name
-	c.expectations.deletionObserved(key, podKey(pod))
-	c.queue.Add(key)
 }

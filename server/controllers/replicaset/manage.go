@@ -2,9 +2,7 @@ package replicaset
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -12,25 +10,33 @@ import (
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"kite/server/controllers"
 )
 
 // manageReplicas creates or deletes pods so that rs has its desired count,
 // at most burstReplicas per call.
 func (c *Controller) manageReplicas(ctx context.Context, rs *appsv1.ReplicaSet, active []*corev1.Pod) error {
-	key := rs.Namespace + "/" + rs.Name
+	key := rsKey(rs)
 	diff := len(active) - int(*rs.Spec.Replicas)
 	switch {
 	case diff < 0:
 		n := min(-diff, burstReplicas)
-		c.expectations.expectCreations(key, n)
+		c.expectations.Expect(key, n, 0)
 		c.log.Debug("too few replicas", "replicaset", key, "need", *rs.Spec.Replicas, "creating", n)
-		created, err := slowStart(n, func() error { return c.createPod(ctx, rs) })
-		// The creations that were never attempted, or failed, will never
-		// be observed.
-		for range n - created {
-			c.expectations.creationObserved(key)
+		made, failures := controllers.SlowStart(n, func(int) error {
+			err := c.createPod(ctx, rs)
+			if err != nil {
+				c.expectations.Observed(key, 1, 0) // a failed creation will never be seen
+			}
+			return err
+		})
+		// Nor will the creations never tried.
+		c.expectations.Observed(key, n-made, 0)
+		if len(failures) > 0 {
+			return failures[0]
 		}
-		return err
+		return nil
 	case diff > 0:
 		n := min(diff, burstReplicas)
 		c.log.Debug("too many replicas", "replicaset", key, "need", *rs.Spec.Replicas, "deleting", n)
@@ -41,54 +47,23 @@ func (c *Controller) manageReplicas(ctx context.Context, rs *appsv1.ReplicaSet, 
 		victims := podsToDelete(active, related, n, c.now())
 		keys := make([]string, len(victims))
 		for i, p := range victims {
-			keys[i] = podKey(p)
+			keys[i] = controllers.PodKey(p)
 		}
-		c.expectations.expectDeletions(key, keys)
-		var wg sync.WaitGroup
-		errs := make([]error, len(victims))
-		for i, p := range victims {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := c.deletePodOf(ctx, rs, p); err != nil {
-					c.expectations.deletionObserved(key, podKey(p))
-					if !apierrors.IsNotFound(err) {
-						errs[i] = err
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		return errors.Join(errs...)
+		c.expectations.ExpectDeletionsOf(key, keys)
+		return controllers.Parallel(len(victims), func(i int) error {
+			p := victims[i]
+			err := c.deletePodOf(ctx, rs, p)
+			if err == nil {
+				return nil
+			}
+			c.expectations.DeletionObserved(key, controllers.PodKey(p)) // it will never be seen
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		})
 	}
 	return nil
-}
-
-// slowStart calls fn count times, in batches of 1, 2, 4, ... calls run in
-// parallel, and stops after the first batch with a failure, so a cause
-// that fails every call (a quota, a missing PriorityClass) costs few
-// calls. It returns how many calls succeeded.
-func slowStart(count int, fn func() error) (int, error) {
-	done := 0
-	for batch := min(count, 1); batch > 0; batch = min(2*batch, count-done) {
-		errs := make(chan error, batch)
-		var wg sync.WaitGroup
-		for range batch {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := fn(); err != nil {
-					errs <- err
-				}
-			}()
-		}
-		wg.Wait()
-		done += batch - len(errs)
-		if len(errs) > 0 {
-			return done, <-errs
-		}
-	}
-	return done, nil
 }
 
 // createPod creates one pod from rs's template, controlled by rs.

@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kite/server/controllers"
 )
 
 // phaseOrder ranks phases for deletion: pending pods go first, then pods
@@ -44,7 +46,7 @@ func (s deletionOrder) Less(i, j int) bool {
 	if pa, pb := phaseOrder[a.Status.Phase], phaseOrder[b.Status.Phase]; pa != pb {
 		return pa < pb
 	}
-	readyA, readyB := isReady(a), isReady(b)
+	readyA, readyB := controllers.IsPodReady(a), controllers.IsPodReady(b)
 	if readyA != readyB {
 		return !readyA
 	}
@@ -55,7 +57,7 @@ func (s deletionOrder) Less(i, j int) bool {
 		return s.crowding[i] > s.crowding[j]
 	}
 	if readyA && readyB {
-		ta, tb := readyCondition(a).LastTransitionTime, readyCondition(b).LastTransitionTime
+		ta, tb := controllers.PodReadyCondition(a).LastTransitionTime, controllers.PodReadyCondition(b).LastTransitionTime
 		if !ta.Equal(&tb) {
 			if less, decided := s.newerFirst(a, b, ta, tb); decided {
 				return less
@@ -157,7 +159,7 @@ func podsToDelete(pods, related []*corev1.Pod, n int, now time.Time) []*corev1.P
 	}
 	perNode := map[string]int{}
 	for _, p := range related {
-		if isActive(p) {
+		if controllers.IsPodActive(p) {
 			perNode[p.Spec.NodeName]++
 		}
 	}

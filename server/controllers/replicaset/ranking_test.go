@@ -1,8 +1,6 @@
 package replicaset
 
 import (
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -66,35 +64,6 @@ func TestPodsToDelete(t *testing.T) {
 		got := podsToDelete(tc.pods, tc.related, 1, now)
 		if len(got) != 1 || got[0].Name != tc.want {
 			t.Errorf("%s: deleted %s, want %s", tc.name, got[0].Name, tc.want)
-		}
-	}
-}
-
-func TestSlowStart(t *testing.T) {
-	for _, tc := range []struct {
-		name           string
-		count, failAt  int // failAt: calls from this one on fail (0: never)
-		wantOK, wantAt int // successes, calls made
-	}{
-		{"all succeed", 10, 0, 10, 10},
-		{"first fails: one call only", 10, 1, 0, 1},
-		{"fails in the third batch", 10, 4, 3, 7},
-	} {
-		var mu sync.Mutex
-		calls := 0
-		ok, err := slowStart(tc.count, func() error {
-			mu.Lock()
-			defer mu.Unlock()
-			calls++
-			// Batches are 1, 2, 4, ...: every call of the batch holding
-			// call failAt has a number at least failAt.
-			if tc.failAt > 0 && calls >= tc.failAt {
-				return errors.New("refused")
-			}
-			return nil
-		})
-		if ok != tc.wantOK || calls != tc.wantAt || (tc.failAt > 0) != (err != nil) {
-			t.Errorf("%s: %d ok after %d calls (err %v), want %d after %d", tc.name, ok, calls, err, tc.wantOK, tc.wantAt)
 		}
 	}
 }

@@ -15,6 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"kite/server/controllers"
+	"kite/server/controllers/controllertest"
 )
 
 // TestIntegrationReplicaSetPods: a ReplicaSet gets its pods, named and
@@ -23,12 +26,12 @@ import (
 func TestIntegrationReplicaSetPods(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	ns := namespace(t, c, "pods")
+	ns := controllertest.Namespace(t, c, "pods")
 	rs, err := c.AppsV1().ReplicaSets(ns).Create(ctx, newRS("web", 3, "web"), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "3 pods", func() (bool, string) {
+	controllertest.Eventually(t, "3 pods", func() (bool, string) {
 		got := getRS(t, c, ns, "web")
 		return len(activePods(t, c, ns, "app=web")) == 3 && got.Status.Replicas == 3 && got.Status.ObservedGeneration == got.Generation, statusString(got.Status)
 	})
@@ -49,7 +52,7 @@ func TestIntegrationReplicaSetPods(t *testing.T) {
 	if got := getRS(t, c, ns, "web").Status; got.FullyLabeledReplicas != 3 || got.ReadyReplicas != 0 || ptr.Deref(got.TerminatingReplicas, -1) != 0 {
 		t.Errorf("status before readiness: %s", statusString(got))
 	}
-	eventually(t, "SuccessfulCreate events", func() (bool, string) {
+	controllertest.Eventually(t, "SuccessfulCreate events", func() (bool, string) {
 		notes := eventNotes(t, c, ns, "web", "SuccessfulCreate")
 		for _, p := range pods {
 			if !contains(notes, "Created pod: "+p.Name) {
@@ -59,8 +62,8 @@ func TestIntegrationReplicaSetPods(t *testing.T) {
 		return true, ""
 	})
 
-	kubelet(t, c, ns, func(p *corev1.Pod) bool { return p.Labels["hold"] != "true" })
-	eventually(t, "ready and available", func() (bool, string) {
+	controllertest.Kubelet(t, c, ns, func(p *corev1.Pod) bool { return p.Labels["hold"] != "true" })
+	controllertest.Eventually(t, "ready and available", func() (bool, string) {
 		s := getRS(t, c, ns, "web").Status
 		return s.ReadyReplicas == 3 && s.AvailableReplicas == 3, statusString(s)
 	})
@@ -78,19 +81,19 @@ func TestIntegrationReplicaSetPods(t *testing.T) {
 	if _, err := c.CoreV1().Pods(ns).UpdateStatus(ctx, fresh, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "not ready seen", func() (bool, string) {
+	controllertest.Eventually(t, "not ready seen", func() (bool, string) {
 		s := getRS(t, c, ns, "web").Status
 		return s.ReadyReplicas == 2, statusString(s)
 	})
 	scale(t, c, ns, "web", 2)
-	eventually(t, "scaled down", func() (bool, string) {
+	controllertest.Eventually(t, "scaled down", func() (bool, string) {
 		s := getRS(t, c, ns, "web").Status
 		return len(activePods(t, c, ns, "app=web")) == 2 && s.Replicas == 2, statusString(s)
 	})
 	if _, err := c.CoreV1().Pods(ns).Get(ctx, victim.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the not-ready pod %s survived the scale-down (err %v)", victim.Name, err)
 	}
-	eventually(t, "SuccessfulDelete event", func() (bool, string) {
+	controllertest.Eventually(t, "SuccessfulDelete event", func() (bool, string) {
 		notes := eventNotes(t, c, ns, "web", "SuccessfulDelete")
 		return contains(notes, "Deleted pod: "+victim.Name), strings.Join(notes, "; ")
 	})
@@ -100,7 +103,7 @@ func TestIntegrationReplicaSetPods(t *testing.T) {
 	if err := c.CoreV1().Pods(ns).Delete(ctx, gone.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "replacement", func() (bool, string) {
+	controllertest.Eventually(t, "replacement", func() (bool, string) {
 		now := activePods(t, c, ns, "app=web")
 		for _, p := range now {
 			if p.Name == gone.Name {
@@ -109,7 +112,7 @@ func TestIntegrationReplicaSetPods(t *testing.T) {
 		}
 		allReady := len(now) == 2
 		for _, p := range now {
-			allReady = allReady && podReady(&p)
+			allReady = allReady && controllers.IsPodReady(&p)
 		}
 		s := getRS(t, c, ns, "web").Status
 		return allReady && s.AvailableReplicas == 2, statusString(s)
@@ -121,7 +124,7 @@ func TestIntegrationReplicaSetPods(t *testing.T) {
 func TestIntegrationReplicaSetNeverOvershoots(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	ns := namespace(t, c, "burst")
+	ns := controllertest.Namespace(t, c, "burst")
 	w, err := c.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +159,7 @@ func TestIntegrationReplicaSetNeverOvershoots(t *testing.T) {
 			return len(activePods(t, c, ns, "app=burst")) == n && s.Replicas == int32(n), statusString(s)
 		}
 	}
-	eventually(t, "10 pods", settled(10))
+	controllertest.Eventually(t, "10 pods", settled(10))
 	for round := 0; round < 5; round++ {
 		pods := activePods(t, c, ns, "app=burst")
 		for _, p := range pods[:4] {
@@ -165,9 +168,9 @@ func TestIntegrationReplicaSetNeverOvershoots(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, "back to 10", settled(10))
+	controllertest.Eventually(t, "back to 10", settled(10))
 	scale(t, c, ns, "burst", 4)
-	eventually(t, "down to 4", settled(4))
+	controllertest.Eventually(t, "down to 4", settled(4))
 	mu.Lock()
 	defer mu.Unlock()
 	if peak > 10 {
@@ -182,7 +185,7 @@ func TestIntegrationReplicaSetNeverOvershoots(t *testing.T) {
 func TestIntegrationReplicaSetAdoption(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	ns := namespace(t, c, "adopt")
+	ns := controllertest.Namespace(t, c, "adopt")
 	for _, n := range []string{"orphan-a", "orphan-b"} {
 		orphan := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: n, Labels: map[string]string{"app": "adopt"}},
@@ -198,7 +201,7 @@ func TestIntegrationReplicaSetAdoption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "orphans adopted, one pod created", func() (bool, string) {
+	controllertest.Eventually(t, "orphans adopted, one pod created", func() (bool, string) {
 		pods := activePods(t, c, ns, "app=adopt")
 		owned := 0
 		for _, p := range pods {
@@ -209,7 +212,7 @@ func TestIntegrationReplicaSetAdoption(t *testing.T) {
 		return len(pods) == 3 && owned == 3, statusString(getRS(t, c, ns, "adopt").Status)
 	})
 	// Labels of the template that the orphans lack: not fully labeled.
-	eventually(t, "fullyLabeledReplicas", func() (bool, string) {
+	controllertest.Eventually(t, "fullyLabeledReplicas", func() (bool, string) {
 		s := getRS(t, c, ns, "adopt").Status
 		return s.Replicas == 3 && s.FullyLabeledReplicas == 1, statusString(s)
 	})
@@ -223,7 +226,7 @@ func TestIntegrationReplicaSetAdoption(t *testing.T) {
 	if _, err := c.CoreV1().Pods(ns).Update(ctx, p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "released and replaced", func() (bool, string) {
+	controllertest.Eventually(t, "released and replaced", func() (bool, string) {
 		got, err := c.CoreV1().Pods(ns).Get(ctx, "orphan-a", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -233,7 +236,7 @@ func TestIntegrationReplicaSetAdoption(t *testing.T) {
 
 	// Scaled to zero, the bound pod stays terminating (no kubelet).
 	scale(t, c, ns, "adopt", 0)
-	eventually(t, "terminating counted", func() (bool, string) {
+	controllertest.Eventually(t, "terminating counted", func() (bool, string) {
 		s := getRS(t, c, ns, "adopt").Status
 		return s.Replicas == 0 && ptr.Deref(s.TerminatingReplicas, -1) == 1, statusString(s)
 	})
@@ -245,13 +248,13 @@ func TestIntegrationReplicaSetAdoption(t *testing.T) {
 func TestIntegrationReplicaSetFailedCreate(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	ns := namespace(t, c, "failing")
+	ns := controllertest.Namespace(t, c, "failing")
 	rs := newRS("failing", 2, "failing")
 	rs.Spec.Template.Spec.PriorityClassName = "not-yet"
 	if _, err := c.AppsV1().ReplicaSets(ns).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "ReplicaFailure", func() (bool, string) {
+	controllertest.Eventually(t, "ReplicaFailure", func() (bool, string) {
 		s := getRS(t, c, ns, "failing").Status
 		for _, cond := range s.Conditions {
 			if cond.Type == "ReplicaFailure" && cond.Status == corev1.ConditionTrue && cond.Reason == "FailedCreate" &&
@@ -261,7 +264,7 @@ func TestIntegrationReplicaSetFailedCreate(t *testing.T) {
 		}
 		return false, statusString(s)
 	})
-	eventually(t, "FailedCreate event", func() (bool, string) {
+	controllertest.Eventually(t, "FailedCreate event", func() (bool, string) {
 		notes := eventNotes(t, c, ns, "failing", "FailedCreate")
 		for _, n := range notes {
 			if strings.HasPrefix(n, "Error creating: ") && strings.Contains(n, "not-yet") {
@@ -273,7 +276,7 @@ func TestIntegrationReplicaSetFailedCreate(t *testing.T) {
 	if _, err := c.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: "not-yet"}, Value: 10}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "recovered", func() (bool, string) {
+	controllertest.Eventually(t, "recovered", func() (bool, string) {
 		s := getRS(t, c, ns, "failing").Status
 		return s.Replicas == 2 && len(s.Conditions) == 0, statusString(s)
 	})
@@ -284,14 +287,14 @@ func TestIntegrationReplicaSetFailedCreate(t *testing.T) {
 func TestIntegrationReplicaSetMinReadySeconds(t *testing.T) {
 	c := start(t)
 	ctx := context.Background()
-	ns := namespace(t, c, "minready")
+	ns := controllertest.Namespace(t, c, "minready")
 	rs := newRS("slow", 2, "slow")
 	rs.Spec.MinReadySeconds = 2
 	if _, err := c.AppsV1().ReplicaSets(ns).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	kubelet(t, c, ns, nil)
-	eventually(t, "ready", func() (bool, string) {
+	controllertest.Kubelet(t, c, ns, nil)
+	controllertest.Eventually(t, "ready", func() (bool, string) {
 		s := getRS(t, c, ns, "slow").Status
 		return s.ReadyReplicas == 2, statusString(s)
 	})
@@ -299,7 +302,7 @@ func TestIntegrationReplicaSetMinReadySeconds(t *testing.T) {
 		// Ready pods are at most a poll old here, far less than 2s.
 		t.Errorf("available as soon as ready: %s", statusString(s))
 	}
-	eventually(t, "available", func() (bool, string) {
+	controllertest.Eventually(t, "available", func() (bool, string) {
 		s := getRS(t, c, ns, "slow").Status
 		return s.AvailableReplicas == 2, statusString(s)
 	})

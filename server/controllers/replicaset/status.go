@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
+
+	"kite/server/controllers"
 )
 
 // calculateStatus is rs's status given its active and terminating pods
@@ -22,9 +24,9 @@ func calculateStatus(rs *appsv1.ReplicaSet, active, terminating []*corev1.Pod, m
 		if template.Matches(labels.Set(p.Labels)) {
 			fullyLabeled++
 		}
-		if isReady(p) {
+		if controllers.IsPodReady(p) {
 			ready++
-			if isAvailable(p, rs.Spec.MinReadySeconds, now) {
+			if controllers.IsPodAvailable(p, rs.Spec.MinReadySeconds, now) {
 				available++
 			}
 		}

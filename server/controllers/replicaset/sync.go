@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+
+	"kite/server/controllers"
 )
 
 // sync moves the ReplicaSet key one step toward its desired pod count and
@@ -21,7 +23,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	cached, err := c.rsLister.ReplicaSets(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.expectations.forget(key)
+		c.expectations.Forget(key)
 		return nil
 	}
 	if err != nil {
@@ -29,24 +31,27 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	// Checked before reading pods: a pod event that lands in between then
 	// only makes the next sync happen, never a decision on stale pods.
-	mayManage := c.expectations.satisfied(key)
+	mayManage := c.expectations.Satisfied(key)
 	selector, err := metav1.LabelSelectorAsSelector(cached.Spec.Selector)
 	if err != nil {
 		c.log.Warn("invalid selector", "replicaset", key, "err", err)
 		return nil
 	}
-	pods, err := ownedOrOrphanPods(c.podInformer.GetIndexer(), namespace, cached.UID)
+	pods, err := controllers.Claimable[*corev1.Pod](c.podInformer.GetIndexer(), namespace, cached.UID)
 	if err != nil {
 		return err
 	}
 	var active []*corev1.Pod
 	for _, p := range pods {
-		if isActive(p) {
+		if controllers.IsPodActive(p) {
 			active = append(active, p)
 		}
 	}
 	rs := cached.DeepCopy()
-	claimed, err := c.claimPods(ctx, rs, selector, active)
+	claimer := controllers.NewClaimer(rs, controllerKind, selector, func(ctx context.Context) (metav1.Object, error) {
+		return c.client.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
+	})
+	claimed, err := controllers.ClaimPods(ctx, claimer, c.client, active)
 	if err != nil {
 		return err
 	}
@@ -70,7 +75,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		// (counted from when availability was evaluated, so a pod that
 		// became available since is looked at right away).
 		next := time.Duration(updated.Spec.MinReadySeconds) * time.Second
-		if d, ok := untilAvailable(claimed, updated.Spec.MinReadySeconds, now); ok {
+		if d, ok := controllers.UntilAvailable(claimed, updated.Spec.MinReadySeconds, now); ok {
 			next = max(0, d-c.now().Sub(now))
 		}
 		c.queue.AddAfter(key, next)
@@ -84,7 +89,7 @@ func terminatingPodsOf(uid types.UID, selector labels.Selector, pods []*corev1.P
 	var out []*corev1.Pod
 	for _, p := range pods {
 		ref := metav1.GetControllerOfNoCopy(p)
-		if ref != nil && ref.UID == uid && isTerminating(p) && selector.Matches(labels.Set(p.Labels)) {
+		if ref != nil && ref.UID == uid && controllers.IsPodTerminating(p) && selector.Matches(labels.Set(p.Labels)) {
 			out = append(out, p)
 		}
 	}

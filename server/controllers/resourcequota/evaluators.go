@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/sets"
 	resourcehelper "k8s.io/component-helpers/resource"
+
+	"kite/server/controllers"
 )
 
 // scopeSelectors are a quota's scopes and scope selector as one list of
@@ -173,7 +175,7 @@ func crossNamespaceAffinity(pod *corev1.Pod) bool {
 // (stuck terminating, say on a lost node). When the answer will turn to
 // false later, until says when.
 func chargeable(pod *corev1.Pod, now time.Time) (ok bool, until time.Time) {
-	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+	if controllers.IsPodTerminal(pod) {
 		return false, time.Time{}
 	}
 	if pod.DeletionTimestamp != nil && pod.DeletionGracePeriodSeconds != nil {

@@ -16,20 +16,15 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/resourcequota"
-	"kite/server/servertest"
 )
 
 func start(t *testing.T, namespace string) kubernetes.Interface {
 	t.Helper()
-	s := servertest.Start(t)
-	cc := s.ControllerContext(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(ctx, resourcequota.New(cc))
-	if _, err := s.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	s, cc := controllertest.Start(t)
+	controllertest.Run(t, cc, resourcequota.New(cc))
+	controllertest.Namespace(t, s.Client, namespace)
 	return s.Client
 }
 

@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/rootcacert"
-	"kite/server/servertest"
 )
 
 func ctx() context.Context { return context.Background() }
@@ -36,16 +36,13 @@ func waitPublished(t *testing.T, c kubernetes.Interface, ns, ca string, not type
 }
 
 func TestIntegrationRootCACert(t *testing.T) {
-	s := servertest.Start(t)
+	s, cc := controllertest.Start(t)
 	c := s.Client
 	ca, err := os.ReadFile(s.Config.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := s.ControllerContext(t)
-	runCtx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(runCtx, rootcacert.New(cc, ca))
+	controllertest.Run(t, cc, rootcacert.New(cc, ca))
 
 	waitPublished(t, c, "default", string(ca), "")
 	if _, err := c.CoreV1().Namespaces().Create(ctx(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fresh"}}, metav1.CreateOptions{}); err != nil {

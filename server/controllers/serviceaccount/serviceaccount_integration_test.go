@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/serviceaccount"
-	"kite/server/servertest"
 )
 
 func ctx() context.Context { return context.Background() }
@@ -35,16 +35,11 @@ func waitDefault(t *testing.T, c kubernetes.Interface, ns string, not types.UID)
 }
 
 func TestIntegrationServiceAccounts(t *testing.T) {
-	s := servertest.Start(t)
+	s, cc := controllertest.Start(t)
 	c := s.Client
 	// A namespace that existed before the controller started.
-	if _, err := c.CoreV1().Namespaces().Create(ctx(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "early"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	cc := s.ControllerContext(t)
-	runCtx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(runCtx, serviceaccount.New(cc))
+	controllertest.Namespace(t, c, "early")
+	controllertest.Run(t, cc, serviceaccount.New(cc))
 
 	waitDefault(t, c, "early", "")
 	waitDefault(t, c, "kube-system", "")

@@ -6,9 +6,7 @@ package statefulset
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"reflect"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -44,8 +42,10 @@ type Controller struct {
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder events.EventRecorder
 	written  *writeLog
-	log      *slog.Logger
-	now      func() time.Time
+	// podEvents wakes the set controlling a pod, or those that may adopt it.
+	podEvents *controllers.Dependents[*appsv1.StatefulSet, *corev1.Pod]
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // New returns a StatefulSet controller using cc's informers.
@@ -72,22 +72,32 @@ func New(cc *controllers.Context) *Controller {
 		resourceSets:      c.informers.sets.GetStore(),
 		resourceRevisions: c.informers.revisions.GetStore(),
 	})
+	c.podEvents = &controllers.Dependents[*appsv1.StatefulSet, *corev1.Pod]{
+		OwnerKind: controllerKind.Kind,
+		GetOwner: func(namespace, name string) (*appsv1.StatefulSet, error) {
+			return c.sets.StatefulSets(namespace).Get(name)
+		},
+		Adopters: func(pod *corev1.Pod) []*appsv1.StatefulSet {
+			sets, _ := c.sets.GetPodStatefulSets(pod) // an error means none
+			return sets
+		},
+		Enqueue: c.enqueueSet,
+		Changed: func(set *appsv1.StatefulSet, old, cur *corev1.Pod) {
+			if controllers.BecameReady(old, cur) && set.Spec.MinReadySeconds > 0 {
+				// Look again when the pod has been ready long enough to
+				// count as available.
+				c.queue.AddAfter(set.Namespace+"/"+set.Name, time.Duration(set.Spec.MinReadySeconds)*time.Second)
+			}
+		},
+	}
 	return c
 }
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
 	synced := []cache.InformerSynced{
-		controllers.Handle(ctx, c.informers.sets, cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.enqueue,
-			UpdateFunc: func(_, obj any) { c.enqueue(obj) },
-			DeleteFunc: c.enqueue,
-		}),
-		controllers.Handle(ctx, c.informers.pods, cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.podAdded,
-			UpdateFunc: c.podUpdated,
-			DeleteFunc: c.podDeleted,
-		}),
+		controllers.Handle(ctx, c.informers.sets, controllers.EnqueueHandler(c.queue)),
+		controllers.Handle(ctx, c.informers.pods, c.podEvents.Handler()),
 		c.informers.claims.HasSynced,
 		c.informers.revisions.HasSynced,
 	}
@@ -97,102 +107,8 @@ func (c *Controller) Run(ctx context.Context) {
 	controllers.RunWorkers(ctx, c.queue, 5, c.sync, c.log)
 }
 
-func (c *Controller) enqueue(obj any) {
-	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-		c.queue.Add(key)
-	}
-}
-
 func (c *Controller) enqueueSet(set *appsv1.StatefulSet) {
 	c.queue.Add(set.Namespace + "/" + set.Name)
-}
-
-// owner resolves a controller reference to the StatefulSet it names, if
-// that set still exists with that UID.
-func (c *Controller) owner(namespace string, ref *metav1.OwnerReference) *appsv1.StatefulSet {
-	if ref == nil || ref.Kind != controllerKind.Kind {
-		return nil
-	}
-	set, err := c.sets.StatefulSets(namespace).Get(ref.Name)
-	if err != nil || set.UID != ref.UID {
-		return nil
-	}
-	return set
-}
-
-// setsSelecting returns the sets whose selector matches pod (candidates to
-// adopt an orphan).
-func (c *Controller) setsSelecting(pod *corev1.Pod) []*appsv1.StatefulSet {
-	sets, err := c.sets.GetPodStatefulSets(pod)
-	if err != nil {
-		return nil
-	}
-	return sets
-}
-
-func (c *Controller) podAdded(obj any) {
-	pod := obj.(*corev1.Pod)
-	if pod.DeletionTimestamp != nil {
-		c.podDeleted(pod)
-		return
-	}
-	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
-		if set := c.owner(pod.Namespace, ref); set != nil {
-			c.enqueueSet(set)
-		}
-		return
-	}
-	for _, set := range c.setsSelecting(pod) {
-		c.enqueueSet(set)
-	}
-}
-
-func (c *Controller) podUpdated(oldObj, newObj any) {
-	old, cur := oldObj.(*corev1.Pod), newObj.(*corev1.Pod)
-	if old.ResourceVersion == cur.ResourceVersion {
-		return
-	}
-	oldRef, curRef := metav1.GetControllerOfNoCopy(old), metav1.GetControllerOfNoCopy(cur)
-	refChanged := !reflect.DeepEqual(oldRef, curRef)
-	if refChanged && oldRef != nil {
-		if set := c.owner(old.Namespace, oldRef); set != nil {
-			c.enqueueSet(set)
-		}
-	}
-	if curRef != nil {
-		set := c.owner(cur.Namespace, curRef)
-		if set == nil {
-			return
-		}
-		c.enqueueSet(set)
-		if !isReady(old) && isReady(cur) && set.Spec.MinReadySeconds > 0 {
-			// Look again when the pod has been ready long enough to count
-			// as available.
-			c.queue.AddAfter(set.Namespace+"/"+set.Name, time.Duration(set.Spec.MinReadySeconds)*time.Second)
-		}
-		return
-	}
-	if refChanged || !reflect.DeepEqual(old.Labels, cur.Labels) {
-		for _, set := range c.setsSelecting(cur) {
-			c.enqueueSet(set)
-		}
-	}
-}
-
-func (c *Controller) podDeleted(obj any) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tombstone.Obj.(*corev1.Pod); !ok {
-			return
-		}
-	}
-	if set := c.owner(pod.Namespace, metav1.GetControllerOfNoCopy(pod)); set != nil {
-		c.enqueueSet(set)
-	}
 }
 
 // sync brings one StatefulSet a step closer to its spec.
@@ -236,27 +152,11 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	if set.Spec.MinReadySeconds > 0 && status != nil && status.ReadyReplicas != status.AvailableReplicas {
 		// Ready pods become available with time alone: no event will say so.
-		wait := nextAvailabilityCheck(pods, set.Spec.MinReadySeconds, now)
-		if wait == 0 {
+		wait, ok := controllers.UntilAvailable(pods, set.Spec.MinReadySeconds, now)
+		if !ok {
 			wait = time.Duration(set.Spec.MinReadySeconds) * time.Second
 		}
 		c.queue.AddAfter(key, wait)
-	}
-	return nil
-}
-
-// recheckSet reads set from the API server: adoption must not happen for
-// a set that is being deleted or was replaced by another of its name.
-func (c *Controller) recheckSet(ctx context.Context, set *appsv1.StatefulSet) error {
-	fresh, err := c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if fresh.UID != set.UID {
-		return fmt.Errorf("original StatefulSet %s/%s is gone: got uid %s, wanted %s", set.Namespace, set.Name, fresh.UID, set.UID)
-	}
-	if fresh.DeletionTimestamp != nil {
-		return fmt.Errorf("%s/%s has just been deleted at %v", set.Namespace, set.Name, fresh.DeletionTimestamp)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -12,14 +11,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
 	"kite/server/controllers"
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/garbagecollector"
 	"kite/server/controllers/statefulset"
-	"kite/server/servertest"
 )
 
 const ns = "default"
@@ -34,8 +32,7 @@ type env struct {
 
 func start(t *testing.T, withGC bool) *env {
 	t.Helper()
-	s := servertest.Start(t)
-	cc := s.ControllerContext(t)
+	s, cc := controllertest.Start(t)
 	runners := []controllers.Runner{statefulset.New(cc)}
 	if withGC {
 		runners = append(runners, garbagecollector.New(cc, []garbagecollector.Resource{
@@ -45,9 +42,7 @@ func start(t *testing.T, withGC bool) *env {
 			{GVR: schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "controllerrevisions"}, Kind: "ControllerRevision", Namespaced: true},
 		}))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(ctx, runners...)
+	controllertest.Run(t, cc, runners...)
 	return &env{t: t, client: s.Client, ctx: context.Background()}
 }
 
@@ -107,17 +102,6 @@ func (e *env) updateSet(name string, change func(*appsv1.StatefulSet)) {
 	}
 }
 
-// eventually polls cond for up to 30 s.
-func (e *env) eventually(what string, cond func() (bool, error)) {
-	e.t.Helper()
-	err := wait.PollUntilContextTimeout(e.ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		return cond()
-	})
-	if err != nil {
-		e.t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
-
 func (e *env) pod(name string) (*corev1.Pod, bool) {
 	e.t.Helper()
 	pod, err := e.client.CoreV1().Pods(ns).Get(e.ctx, name, metav1.GetOptions{})
@@ -133,7 +117,7 @@ func (e *env) pod(name string) (*corev1.Pod, bool) {
 func (e *env) waitPod(name string) *corev1.Pod {
 	e.t.Helper()
 	var pod *corev1.Pod
-	e.eventually("pod "+name, func() (bool, error) {
+	controllertest.WaitFor(e.t, "pod "+name, func(context.Context) (bool, error) {
 		p, ok := e.pod(name)
 		pod = p
 		return ok, nil
@@ -143,7 +127,7 @@ func (e *env) waitPod(name string) *corev1.Pod {
 
 func (e *env) waitPodGone(name string) {
 	e.t.Helper()
-	e.eventually("pod "+name+" to go", func() (bool, error) {
+	controllertest.WaitFor(e.t, "pod "+name+" to go", func(context.Context) (bool, error) {
 		_, ok := e.pod(name)
 		return !ok, nil
 	})
@@ -159,23 +143,7 @@ func (e *env) assertNoPod(name string) {
 // setPhase gives pod the phase, Ready when running, as a kubelet would.
 func (e *env) setPhase(name string, phase corev1.PodPhase) {
 	e.t.Helper()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		pod, err := e.client.CoreV1().Pods(ns).Get(e.ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		ready := corev1.ConditionFalse
-		if phase == corev1.PodRunning {
-			ready = corev1.ConditionTrue
-		}
-		pod.Status.Phase = phase
-		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: ready, LastTransitionTime: metav1.Now()}}
-		_, err = e.client.CoreV1().Pods(ns).UpdateStatus(e.ctx, pod, metav1.UpdateOptions{})
-		return err
-	})
-	if err != nil {
-		e.t.Fatalf("setting pod %s %s: %v", name, phase, err)
-	}
+	controllertest.UpdatePodStatus(e.t, e.client, ns, name, controllertest.Phase(phase))
 }
 
 func (e *env) markReady(name string) {
@@ -188,7 +156,7 @@ func (e *env) markReady(name string) {
 func (e *env) waitStatus(name, what string, cond func(appsv1.StatefulSetStatus) bool) *appsv1.StatefulSet {
 	e.t.Helper()
 	var set *appsv1.StatefulSet
-	e.eventually(what, func() (bool, error) {
+	controllertest.WaitFor(e.t, what, func(context.Context) (bool, error) {
 		s, err := e.client.AppsV1().StatefulSets(ns).Get(e.ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err

@@ -8,6 +8,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kite/server/controllers"
 )
 
 // A StatefulSet's pods are named <set>-<ordinal>; the name is the pod's
@@ -170,64 +172,18 @@ func revisionOf(pod *corev1.Pod) string {
 
 // Pod states the set's progress depends on.
 
-func isCreated(pod *corev1.Pod) bool     { return pod.Status.Phase != "" }
-func isPending(pod *corev1.Pod) bool     { return pod.Status.Phase == corev1.PodPending }
+func isCreated(pod *corev1.Pod) bool { return pod.Status.Phase != "" }
+func isPending(pod *corev1.Pod) bool { return pod.Status.Phase == corev1.PodPending }
+
+// isTerminating: being deleted, whatever the phase (the StatefulSet's own
+// meaning, unlike controllers.IsPodTerminating: a finished pod being
+// deleted still holds its identity).
 func isTerminating(pod *corev1.Pod) bool { return pod.DeletionTimestamp != nil }
-func isTerminal(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded
-}
-
-func readyCondition(pod *corev1.Pod) *corev1.PodCondition {
-	for i := range pod.Status.Conditions {
-		if pod.Status.Conditions[i].Type == corev1.PodReady {
-			return &pod.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
-func isReady(pod *corev1.Pod) bool {
-	c := readyCondition(pod)
-	return c != nil && c.Status == corev1.ConditionTrue
-}
 
 func isRunningAndReady(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodRunning && isReady(pod)
-}
-
-// isAvailable tells whether pod has been ready for minReadySeconds.
-func isAvailable(pod *corev1.Pod, minReadySeconds int32, now time.Time) bool {
-	if !isReady(pod) {
-		return false
-	}
-	if minReadySeconds == 0 {
-		return true
-	}
-	c := readyCondition(pod)
-	return !c.LastTransitionTime.IsZero() &&
-		c.LastTransitionTime.Add(time.Duration(minReadySeconds)*time.Second).Before(now)
+	return pod.Status.Phase == corev1.PodRunning && controllers.IsPodReady(pod)
 }
 
 func isUnavailable(pod *corev1.Pod, minReadySeconds int32, now time.Time) bool {
-	return !isAvailable(pod, minReadySeconds, now) || isTerminating(pod)
-}
-
-// nextAvailabilityCheck is how long until the first ready pod that is not
-// yet available becomes available, or 0 when none is waiting.
-func nextAvailabilityCheck(pods []*corev1.Pod, minReadySeconds int32, now time.Time) time.Duration {
-	var next time.Duration
-	for _, pod := range pods {
-		if !isReady(pod) || isAvailable(pod, minReadySeconds, now) {
-			continue
-		}
-		c := readyCondition(pod)
-		wait := c.LastTransitionTime.Add(time.Duration(minReadySeconds) * time.Second).Sub(now)
-		if wait <= 0 {
-			wait = time.Second
-		}
-		if next == 0 || wait < next {
-			next = wait
-		}
-	}
-	return next
+	return !controllers.IsPodAvailable(pod, minReadySeconds, now) || isTerminating(pod)
 }

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"kite/server/controllers"
 )
 
 // reconcile moves set one step toward its spec and records its status.
@@ -146,7 +148,7 @@ func atCurrentRevision(set *appsv1.StatefulSet, ordinal int) bool {
 // stepReplica handles the pod of one ordinal in range. It reports stop
 // when an ordered set must wait before going on to later ordinals.
 func (c *Controller) stepReplica(ctx context.Context, set, updateSet *appsv1.StatefulSet, ordered bool, pod *corev1.Pod, now time.Time) (bool, error) {
-	if isTerminal(pod) {
+	if controllers.IsPodTerminal(pod) {
 		// A failed or finished pod is replaced under the same name once
 		// it is gone.
 		if pod.DeletionTimestamp == nil {
@@ -178,7 +180,7 @@ func (c *Controller) stepReplica(ctx context.Context, set, updateSet *appsv1.Sta
 			return true, err
 		}
 	}
-	if ordered && (isTerminating(pod) || !isRunningAndReady(pod) || !isAvailable(pod, set.Spec.MinReadySeconds, now)) {
+	if ordered && (isTerminating(pod) || !isRunningAndReady(pod) || !controllers.IsPodAvailable(pod, set.Spec.MinReadySeconds, now)) {
 		return true, nil
 	}
 	match, err := c.claimsMatchPolicy(updateSet, pod)
@@ -216,7 +218,7 @@ func (c *Controller) stepCondemned(ctx context.Context, set *appsv1.StatefulSet,
 		return ordered, nil
 	}
 	if ordered && pod != firstUnavailable &&
-		(!isRunningAndReady(pod) || !isAvailable(pod, set.Spec.MinReadySeconds, now)) {
+		(!isRunningAndReady(pod) || !controllers.IsPodAvailable(pod, set.Spec.MinReadySeconds, now)) {
 		return true, nil
 	}
 	return true, c.deletePod(ctx, set, pod)
@@ -263,7 +265,7 @@ func (c *Controller) rollingUpdate(ctx context.Context, set *appsv1.StatefulSet,
 		// Replacing outdated pods that are unavailable anyway costs
 		// nothing; spend the budget on available ones after.
 		for i := len(replicas) - 1; i >= partition; i-- {
-			if pod := replicas[i]; outdated(pod) && !isAvailable(pod, minReady, now) {
+			if pod := replicas[i]; outdated(pod) && !controllers.IsPodAvailable(pod, minReady, now) {
 				if err := remove(pod); err != nil {
 					return err
 				}

@@ -18,27 +18,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+
+	"kite/server/controllers"
 )
 
 // revisionHashLabel carries the hash of a ControllerRevision's data.
 const revisionHashLabel = "controller.kubernetes.io/hash"
-
-// templatePatch is what a StatefulSet's ControllerRevision stores: a
-// strategic merge patch that puts the pod template back in place. kubectl
-// rollout undo applies exactly this to the set.
-func templatePatch(set *appsv1.StatefulSet) ([]byte, error) {
-	raw, err := json.Marshal(set.Spec.Template)
-	if err != nil {
-		return nil, err
-	}
-	var template map[string]any
-	if err := json.Unmarshal(raw, &template); err != nil {
-		return nil, err
-	}
-	template["$patch"] = "replace"
-	// Marshalling maps sorts keys, so equal templates give equal bytes.
-	return json.Marshal(map[string]any{"spec": map[string]any{"template": template}})
-}
 
 // hashRevision names revision data: FNV-32 of the data, plus the collision
 // count when there is one, safely encoded.
@@ -61,7 +46,7 @@ func revisionName(setName, hash string) string {
 // newRevision builds (without creating) the revision recording set's
 // current template.
 func newRevision(set *appsv1.StatefulSet, revision int64, collisionCount int32) (*appsv1.ControllerRevision, error) {
-	patch, err := templatePatch(set)
+	patch, err := controllers.TemplatePatch(&set.Spec.Template)
 	if err != nil {
 		return nil, err
 	}

@@ -1,15 +1,17 @@
 package statefulset_test
 
 import (
+	"context"
 	"strings"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"kite/server/controllers/controllertest"
 )
 
 // TestIntegrationOrderedReady: pods and their claims are created one at a
@@ -67,7 +69,7 @@ func TestIntegrationOrderedReady(t *testing.T) {
 	}
 
 	// The creation events carry upstream's notes.
-	e.eventually("SuccessfulCreate events", func() (bool, error) {
+	controllertest.WaitFor(e.t, "SuccessfulCreate events", func(context.Context) (bool, error) {
 		list, err := e.client.EventsV1().Events(ns).List(e.ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -156,14 +158,14 @@ func TestIntegrationRecreate(t *testing.T) {
 	if err := e.client.CoreV1().Pods(ns).Delete(e.ctx, "re-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually("re-1 recreated", func() (bool, error) {
+	controllertest.WaitFor(e.t, "re-1 recreated", func(context.Context) (bool, error) {
 		p, ok := e.pod("re-1")
 		return ok && p.UID != first.UID, nil
 	})
 
 	failed := e.waitPod("re-0")
 	e.setPhase("re-0", corev1.PodFailed)
-	e.eventually("failed re-0 replaced", func() (bool, error) {
+	controllertest.WaitFor(e.t, "failed re-0 replaced", func(context.Context) (bool, error) {
 		p, ok := e.pod("re-0")
 		return ok && p.UID != failed.UID && p.Status.Phase != corev1.PodFailed, nil
 	})
@@ -191,7 +193,7 @@ func TestIntegrationRollingUpdate(t *testing.T) {
 	newRev := updated.Status.UpdateRevision
 
 	// ru-2 is replaced first; ru-1 keeps the old revision until ru-2 is ready.
-	e.eventually("ru-2 at the new revision", func() (bool, error) {
+	controllertest.WaitFor(e.t, "ru-2 at the new revision", func(context.Context) (bool, error) {
 		p, ok := e.pod("ru-2")
 		return ok && p.Labels[appsv1.StatefulSetRevisionLabel] == newRev, nil
 	})
@@ -202,7 +204,7 @@ func TestIntegrationRollingUpdate(t *testing.T) {
 		t.Errorf("ru-2 image %q, want busybox:2", p.Spec.Containers[0].Image)
 	}
 	e.markReady("ru-2")
-	e.eventually("ru-1 at the new revision", func() (bool, error) {
+	controllertest.WaitFor(e.t, "ru-1 at the new revision", func(context.Context) (bool, error) {
 		p, ok := e.pod("ru-1")
 		return ok && p.Labels[appsv1.StatefulSetRevisionLabel] == newRev, nil
 	})
@@ -235,7 +237,7 @@ func TestIntegrationRollingUpdate(t *testing.T) {
 
 	// Lifting the partition finishes the update: the new revision is current.
 	e.updateSet("ru", func(s *appsv1.StatefulSet) { s.Spec.UpdateStrategy.RollingUpdate.Partition = ptr(int32(0)) })
-	e.eventually("ru-0 at the new revision", func() (bool, error) {
+	controllertest.WaitFor(e.t, "ru-0 at the new revision", func(context.Context) (bool, error) {
 		p, ok := e.pod("ru-0")
 		return ok && p.Labels[appsv1.StatefulSetRevisionLabel] == newRev, nil
 	})
@@ -270,7 +272,7 @@ func TestIntegrationMaxUnavailable(t *testing.T) {
 	// with two, both go in one pass and mu-1 comes back first (in order)
 	// while mu-2 is still unready or absent.
 	old := before.Status.CurrentRevision
-	e.eventually("mu-1 and mu-2 replaced together", func() (bool, error) {
+	controllertest.WaitFor(e.t, "mu-1 and mu-2 replaced together", func(context.Context) (bool, error) {
 		p1, ok1 := e.pod("mu-1")
 		p2, ok2 := e.pod("mu-2")
 		return ok1 && p1.Labels[appsv1.StatefulSetRevisionLabel] != old &&
@@ -301,7 +303,7 @@ func TestIntegrationOnDelete(t *testing.T) {
 	if err := e.client.CoreV1().Pods(ns).Delete(e.ctx, "od-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually("od-1 recreated at the new revision", func() (bool, error) {
+	controllertest.WaitFor(e.t, "od-1 recreated at the new revision", func(context.Context) (bool, error) {
 		p, ok := e.pod("od-1")
 		return ok && p.Labels[appsv1.StatefulSetRevisionLabel] == after.Status.UpdateRevision, nil
 	})
@@ -328,7 +330,7 @@ func TestIntegrationClaimRetention(t *testing.T) {
 	e.waitStatus("ret", "ready", func(s appsv1.StatefulSetStatus) bool { return s.ReadyReplicas == 2 })
 	claims := e.client.CoreV1().PersistentVolumeClaims(ns)
 	for _, name := range []string{"data-ret-0", "data-ret-1"} {
-		e.eventually(name+" owned by the set", func() (bool, error) {
+		controllertest.WaitFor(e.t, name+" owned by the set", func(context.Context) (bool, error) {
 			c, err := claims.Get(e.ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return false, err
@@ -340,7 +342,7 @@ func TestIntegrationClaimRetention(t *testing.T) {
 
 	e.updateSet("ret", func(s *appsv1.StatefulSet) { s.Spec.Replicas = ptr(int32(1)) })
 	e.waitPodGone("ret-1")
-	e.eventually("data-ret-1 collected with its pod", func() (bool, error) {
+	controllertest.WaitFor(e.t, "data-ret-1 collected with its pod", func(context.Context) (bool, error) {
 		_, err := claims.Get(e.ctx, "data-ret-1", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
@@ -352,7 +354,7 @@ func TestIntegrationClaimRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitPodGone("ret-0")
-	e.eventually("data-ret-0 collected with the set", func() (bool, error) {
+	controllertest.WaitFor(e.t, "data-ret-0 collected with the set", func(context.Context) (bool, error) {
 		_, err := claims.Get(e.ctx, "data-ret-0", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
@@ -374,7 +376,7 @@ func TestIntegrationAdoption(t *testing.T) {
 	set.Spec.VolumeClaimTemplates = nil
 	set.Spec.Template.Spec.Containers[0].VolumeMounts = nil
 	created := e.create(set)
-	e.eventually("ad-0 adopted", func() (bool, error) {
+	controllertest.WaitFor(e.t, "ad-0 adopted", func(context.Context) (bool, error) {
 		p, ok := e.pod("ad-0")
 		ref := metav1.GetControllerOf(p)
 		return ok && p.UID == orphan.UID && ref != nil && ref.UID == created.UID, nil
@@ -385,7 +387,7 @@ func TestIntegrationAdoption(t *testing.T) {
 	if _, err := e.client.CoreV1().Pods(ns).Update(e.ctx, pod, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually("ad-0 released", func() (bool, error) {
+	controllertest.WaitFor(e.t, "ad-0 released", func(context.Context) (bool, error) {
 		p, ok := e.pod("ad-0")
 		return ok && metav1.GetControllerOf(p) == nil, nil
 	})

@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
+
+	"kite/server/controllers"
 )
 
 // maxBatch bounds the API calls a Parallel set makes at once.
@@ -61,7 +63,7 @@ func countStatus(status *appsv1.StatefulSetStatus, minReady int32, current, upda
 			}
 			if isRunningAndReady(pod) {
 				status.ReadyReplicas++
-				if isAvailable(pod, minReady, now) {
+				if controllers.IsPodAvailable(pod, minReady, now) {
 					status.AvailableReplicas++
 				}
 			}

@@ -10,13 +10,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/controllers/garbagecollector"
 	"kite/server/controllers/job"
 	"kite/server/controllers/ttlafterfinished"
-	"kite/server/servertest"
 )
 
 const ns = "default"
@@ -39,16 +38,14 @@ func newJob(name string, ttl *int32) *batchv1.Job {
 // passed; a Job without one, or not finished, stays; lowering the TTL of
 // a finished Job deletes it then.
 func TestIntegrationTTLAfterFinished(t *testing.T) {
-	s := servertest.Start(t)
+	s, cc := controllertest.Start(t)
 	c := s.Client
-	cc := s.ControllerContext(t)
 	gc := garbagecollector.New(cc, []garbagecollector.Resource{
 		{GVR: schema.GroupVersionResource{Version: "v1", Resource: "pods"}, Kind: "Pod", Namespaced: true},
 		{GVR: schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}, Kind: "Job", Namespaced: true},
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(ctx, job.New(cc), ttlafterfinished.New(cc), gc)
+	controllertest.Run(t, cc, job.New(cc), ttlafterfinished.New(cc), gc)
+	ctx := context.Background()
 
 	for _, j := range []*batchv1.Job{newJob("short", ptr.To[int32](2)), newJob("kept", nil), newJob("long", ptr.To[int32](3600)), newJob("running", ptr.To[int32](0))} {
 		if _, err := c.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{}); err != nil {
@@ -57,9 +54,7 @@ func TestIntegrationTTLAfterFinished(t *testing.T) {
 	}
 	poll := func(what string, cond func() bool) {
 		t.Helper()
-		if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) { return cond(), nil }); err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
+		controllertest.WaitFor(t, what, func(context.Context) (bool, error) { return cond(), nil })
 	}
 	podOf := func(name string) *corev1.Pod {
 		var pod *corev1.Pod

@@ -7,34 +7,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	utilnet "k8s.io/utils/net"
+
+	"kite/server/controllers"
 )
-
-// Ready tells whether the pod's Ready condition is True.
-func Ready(pod *corev1.Pod) bool {
-	c := readyCondition(pod)
-	return c != nil && c.Status == corev1.ConditionTrue
-}
-
-func readyCondition(pod *corev1.Pod) *corev1.PodCondition {
-	for i := range pod.Status.Conditions {
-		if pod.Status.Conditions[i].Type == corev1.PodReady {
-			return &pod.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
-// Terminal tells whether the pod has finished for good (Succeeded or
-// Failed); such pods never serve again.
-func Terminal(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
-}
 
 // Published tells whether a pod belongs in a Service's endpoints at all:
 // it has an address and has not finished. Terminating pods (a deletion
 // timestamp set) count only when includeTerminating is set.
 func Published(pod *corev1.Pod, includeTerminating bool) bool {
-	if Terminal(pod) || (pod.Status.PodIP == "" && len(pod.Status.PodIPs) == 0) {
+	if controllers.IsPodTerminal(pod) || (pod.Status.PodIP == "" && len(pod.Status.PodIPs) == 0) {
 		return false
 	}
 	return includeTerminating || pod.DeletionTimestamp == nil

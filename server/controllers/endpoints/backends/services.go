@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"kite/server/controllers"
 )
 
 // PodHandler turns pod events into the keys ("namespace/name") of the
@@ -78,8 +80,8 @@ func EndpointsMayChange(old, cur *corev1.Pod) bool {
 	return !maps.Equal(old.Labels, cur.Labels) ||
 		old.Spec.Hostname != cur.Spec.Hostname || old.Spec.Subdomain != cur.Spec.Subdomain ||
 		(old.DeletionTimestamp == nil) != (cur.DeletionTimestamp == nil) ||
-		Ready(old) != Ready(cur) ||
-		Terminal(old) != Terminal(cur) ||
+		controllers.IsPodReady(old) != controllers.IsPodReady(cur) ||
+		controllers.IsPodTerminal(old) != controllers.IsPodTerminal(cur) ||
 		old.Spec.NodeName != cur.Spec.NodeName ||
 		!slices.Equal(podIPs(old), podIPs(cur))
 }

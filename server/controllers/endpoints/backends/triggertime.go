@@ -5,6 +5,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"kite/server/controllers"
 )
 
 // TriggerTimes computes the endpoints.kubernetes.io/last-change-trigger-time
@@ -44,7 +46,7 @@ func (t *TriggerTimes) Observe(key string, svc *corev1.Service, pods []*corev1.P
 	}
 	now := triggerState{service: svc.CreationTimestamp.Time, pods: make(map[string]time.Time, len(pods))}
 	for _, pod := range pods {
-		c := readyCondition(pod)
+		c := controllers.PodReadyCondition(pod)
 		if c == nil || c.LastTransitionTime.IsZero() {
 			continue
 		}

@@ -9,40 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-)
 
-func TestExpectations(t *testing.T) {
-	now := base
-	e := newExpectations()
-	e.now = func() time.Time { return now }
-	if !e.satisfied("ns/rs") {
-		t.Fatal("nothing awaited, yet not satisfied")
-	}
-	e.expectCreations("ns/rs", 2)
-	e.creationObserved("ns/rs")
-	if e.satisfied("ns/rs") {
-		t.Fatal("satisfied with one creation still awaited")
-	}
-	e.creationObserved("ns/rs")
-	if !e.satisfied("ns/rs") {
-		t.Fatal("not satisfied with every creation seen")
-	}
-	e.expectDeletions("ns/rs", []string{"ns/a", "ns/b"})
-	e.deletionObserved("ns/rs", "ns/a")
-	e.deletionObserved("ns/rs", "ns/a") // seen twice: counts once
-	e.deletionObserved("ns/rs", "ns/other")
-	if e.satisfied("ns/rs") {
-		t.Fatal("satisfied with ns/b still awaited")
-	}
-	now = now.Add(expectationsTTL + time.Second)
-	if !e.satisfied("ns/rs") {
-		t.Fatal("still waiting after the TTL")
-	}
-	e.forget("ns/rs")
-	if !e.satisfied("ns/rs") {
-		t.Fatal("forgotten, yet not satisfied")
-	}
-}
+	"kite/server/controllers"
+)
 
 func TestCalculateStatus(t *testing.T) {
 	now := base.Add(time.Hour)
@@ -61,7 +30,7 @@ func TestCalculateStatus(t *testing.T) {
 	if s.Replicas != 3 || s.FullyLabeledReplicas != 2 || s.ReadyReplicas != 2 || s.AvailableReplicas != 1 || ptr.Deref(s.TerminatingReplicas, -1) != 1 {
 		t.Errorf("status %+v", s)
 	}
-	if d, ok := untilAvailable(active, 60, now); !ok || d != 59*time.Second {
+	if d, ok := controllers.UntilAvailable(active, 60, now); !ok || d != 59*time.Second {
 		t.Errorf("next availability in %v (%v), want 59s", d, ok)
 	}
 
