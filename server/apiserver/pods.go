@@ -48,7 +48,14 @@ func (h *resourceHandler) bind(w http.ResponseWriter, r *http.Request, info requ
 	}
 	pods := h.s.handlerFor(schema.GroupResource{Resource: "pods"})
 	for attempt := 0; ; attempt++ {
-		cur, err := pods.store.Get(r.Context(), info.namespace, name)
+		// The first try starts from the watch cache, which the
+		// compare-and-swap below checks anyway: a scheduler binding
+		// thousands of pods saves an etcd read each.
+		read := pods.store.Cached
+		if attempt > 0 {
+			read = pods.store.Get
+		}
+		cur, err := read(r.Context(), info.namespace, name)
 		if err != nil {
 			writeError(w, r, err)
 			return
