@@ -5,6 +5,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"kite/server/controllers"
 )
 
 // nodeCache is the scheduler's picture of the cluster: every node with the
@@ -76,7 +78,7 @@ func (c *nodeCache) deleteNode(name string) {
 func (c *nodeCache) setAssignedPod(pod *corev1.Pod) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if podTerminal(pod) {
+	if controllers.IsPodTerminal(pod) {
 		c.removeLocked(pod.UID)
 		return
 	}
@@ -153,8 +155,4 @@ func (c *nodeCache) countAffinity(pi *podInfo, sign int) {
 	if len(pi.requiredAnti) > 0 {
 		c.podsWithRequiredAnti += sign
 	}
-}
-
-func podTerminal(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 }

@@ -4,6 +4,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/client-go/tools/cache"
+
+	"kite/server/controllers"
 )
 
 // SchedulerName is the name pods ask for in spec.schedulerName (the
@@ -23,7 +25,7 @@ func (s *Scheduler) responsible(pod *corev1.Pod) bool {
 
 // pending tells whether the pod waits for this scheduler.
 func (s *Scheduler) pending(pod *corev1.Pod) bool {
-	return s.responsible(pod) && pod.Spec.NodeName == "" && pod.DeletionTimestamp == nil && !podTerminal(pod)
+	return s.responsible(pod) && pod.Spec.NodeName == "" && pod.DeletionTimestamp == nil && !controllers.IsPodTerminal(pod)
 }
 
 func (s *Scheduler) podHandler() cache.ResourceEventHandler {
@@ -36,7 +38,7 @@ func (s *Scheduler) podHandler() cache.ResourceEventHandler {
 			switch {
 			case pod.Spec.NodeName != "":
 				s.cache.setAssignedPod(pod)
-				if !podTerminal(pod) {
+				if !controllers.IsPodTerminal(pod) {
 					s.queue.clusterChanged(changedByPodPlacement)
 				}
 			case s.pending(pod):
@@ -82,7 +84,7 @@ func (s *Scheduler) updatePod(old, pod *corev1.Pod) {
 	}
 	s.cache.setAssignedPod(pod)
 	switch {
-	case podTerminal(pod) && !podTerminal(old):
+	case controllers.IsPodTerminal(pod) && !controllers.IsPodTerminal(old):
 		s.queue.clusterChanged(freedByPodRemoval)
 	case old.Spec.NodeName == "" || !equality.Semantic.DeepEqual(old.Labels, pod.Labels):
 		s.queue.clusterChanged(changedByPodPlacement)

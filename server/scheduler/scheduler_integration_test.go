@@ -5,30 +5,24 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"kite/server/controllers/controllertest"
 	"kite/server/scheduler"
-	"kite/server/servertest"
 )
 
 func startScheduler(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	s := servertest.Start(t)
-	cc := s.ControllerContext(t)
-	sched := scheduler.New(cc)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go cc.Run(ctx, sched)
+	s, cc := controllertest.Start(t)
+	controllertest.Run(t, cc, scheduler.New(cc))
 	return s.Client
 }
 
-type nodeOpt func(*corev1.Node)
+type nodeOpt = func(*corev1.Node)
 
 func withTaint(key, value string, effect corev1.TaintEffect) nodeOpt {
 	return func(n *corev1.Node) {
@@ -40,26 +34,12 @@ func notReady(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.Condition
 
 func createNode(t *testing.T, client kubernetes.Interface, name, cpu string, opts ...nodeOpt) {
 	t.Helper()
-	node := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelHostname: name}},
-		Status: corev1.NodeStatus{
-			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("16Gi"), corev1.ResourcePods: resource.MustParse("110")},
-			Conditions:  []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
-		},
+	sized := func(node *corev1.Node) {
+		node.Labels = map[string]string{corev1.LabelHostname: name}
+		node.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("16Gi"), corev1.ResourcePods: resource.MustParse("110")}
+		node.Status.Capacity = node.Status.Allocatable
 	}
-	node.Status.Capacity = node.Status.Allocatable
-	for _, o := range opts {
-		o(node)
-	}
-	ctx := context.Background()
-	created, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating node %s: %v", name, err)
-	}
-	created.Status = node.Status
-	if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("node %s status: %v", name, err)
-	}
+	controllertest.ReadyNode(t, client, name, append([]func(*corev1.Node){sized}, opts...)...)
 }
 
 func createPod(t *testing.T, client kubernetes.Interface, name, cpu string, mutate ...func(*corev1.Pod)) {
@@ -80,7 +60,7 @@ func createPod(t *testing.T, client kubernetes.Interface, name, cpu string, muta
 func waitBound(t *testing.T, client kubernetes.Interface, name string) string {
 	t.Helper()
 	var node string
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	controllertest.WaitFor(t, "pod "+name+" to be bound", func(ctx context.Context) (bool, error) {
 		pod, err := client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -88,9 +68,6 @@ func waitBound(t *testing.T, client kubernetes.Interface, name string) string {
 		node = pod.Spec.NodeName
 		return node != "", nil
 	})
-	if err != nil {
-		t.Fatalf("pod %s was not bound: %v", name, err)
-	}
 	return node
 }
 
@@ -98,7 +75,7 @@ func waitBound(t *testing.T, client kubernetes.Interface, name string) string {
 func waitUnschedulable(t *testing.T, client kubernetes.Interface, name string) string {
 	t.Helper()
 	var msg string
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	controllertest.WaitFor(t, "pod "+name+" to be unschedulable", func(ctx context.Context) (bool, error) {
 		pod, err := client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -111,9 +88,6 @@ func waitUnschedulable(t *testing.T, client kubernetes.Interface, name string) s
 		}
 		return false, nil
 	})
-	if err != nil {
-		t.Fatalf("pod %s never reported unschedulable: %v", name, err)
-	}
 	return msg
 }
 
@@ -122,7 +96,7 @@ func waitUnschedulable(t *testing.T, client kubernetes.Interface, name string) s
 func waitEvent(t *testing.T, client kubernetes.Interface, pod, reason string) string {
 	t.Helper()
 	var note string
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	controllertest.WaitFor(t, reason+" event for "+pod, func(ctx context.Context) (bool, error) {
 		list, err := client.EventsV1().Events("default").List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -138,9 +112,6 @@ func waitEvent(t *testing.T, client kubernetes.Interface, pod, reason string) st
 		}
 		return false, nil
 	})
-	if err != nil {
-		t.Fatalf("no %s event for %s: %v", reason, pod, err)
-	}
 	return note
 }
 
