@@ -33,7 +33,6 @@ import (
 // (kube-controller-manager, kube-scheduler) so that of several servers
 // only one acts. They share one set of informers.
 func startControlPlane(ctx context.Context, config *rest.Config, cfg Config) error {
-	config.UserAgent = "kite-controller-manager"
 	cc, err := controllers.NewContext(ctx, config)
 	if err != nil {
 		return err

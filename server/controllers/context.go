@@ -22,7 +22,7 @@ type Runner interface {
 
 // Context is what the controllers and the scheduler of one process share:
 // API clients, one informer factory (so each kind is cached once however
-// many controllers watch it) and one event broadcaster. It lives as long
+// many controllers watch it) and one event sink. It lives as long
 // as the process; controllers come and go with leadership terms.
 type Context struct {
 	Client    kubernetes.Interface

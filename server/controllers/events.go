@@ -156,7 +156,7 @@ func (s *eventSink) flushSeries(ctx context.Context) {
 		count, before int32
 		last          time.Time
 	}
-	var todo []pending
+	var due []pending
 	now := time.Now()
 	s.mu.Lock()
 	for k, e := range s.recent {
@@ -164,12 +164,12 @@ func (s *eventSink) flushSeries(ctx context.Context) {
 		case now.Sub(e.last) >= seriesWindow:
 			delete(s.recent, k)
 		case e.count > e.written:
-			todo = append(todo, pending{k, e.event.Namespace, e.event.Name, e.count, e.written, e.last})
+			due = append(due, pending{k, e.event.Namespace, e.event.Name, e.count, e.written, e.last})
 			e.written = e.count
 		}
 	}
 	s.mu.Unlock()
-	for _, p := range todo {
+	for _, p := range due {
 		patch, _ := json.Marshal(map[string]any{"series": eventsv1.EventSeries{Count: p.count, LastObservedTime: metav1.NewMicroTime(p.last)}})
 		if _, err := s.client.Events(p.ns).Patch(ctx, p.name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && ctx.Err() == nil {
 			// Most likely the Event itself is still queued: try again

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -213,7 +212,7 @@ func (n *simNodes) start(p *corev1.Pod) {
 			cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image " + c.Image}}
 		} else {
 			cs.Ready, cs.Started = true, ptr.To(true)
-			cs.ContainerID = "containerd://" + filepath.Base(p.Name)
+			cs.ContainerID = "containerd://" + p.Name
 			cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
 		}
 		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, cs)

@@ -9,8 +9,9 @@ import (
 // into the slices being written, and adds to the plan the untouched slices
 // whose hints are out of date. "Close" distributions hint every ready
 // endpoint to its own zone (and, for PreferSameNode, its node); without
-// one, hints are removed. The topology-mode annotation's proportional
-// allocation is not implemented: such Services get no hints.
+// one, hints are removed. Services that ask for hints only through the
+// topology-mode annotation (upstream's proportional "Auto" allocation) get
+// none; the issue note lists this.
 func applyHints(svc *corev1.Service, p *plan, untouched []*discovery.EndpointSlice) {
 	want := hintsFor(svc)
 	for _, s := range untouched {
