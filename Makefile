@@ -14,13 +14,18 @@ KUBE_MINOR := $(word 2,$(subst ., ,$(VERSION)))
 # A static, stripped binary like k3s's: no libc to match on the host, and
 # the symbol tables (unused at run time; stack traces keep working) left out.
 export CGO_ENABLED ?= 0
+# The embedded containerd reports the module version go.mod pins, without
+# the "v", as containerd's releases do (node: containerd://2.4.2).
+CONTAINERD_VERSION := $(patsubst v%,%,$(shell $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2 2>/dev/null))
+
 LDFLAGS := -s -w -X main.version=$(VERSION) \
 	-X kite/server.Version=$(VERSION) \
 	$(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/version, \
 		-X $(pkg).gitVersion=$(VERSION) \
 		-X $(pkg).gitMajor=$(KUBE_MAJOR) \
 		-X $(pkg).gitMinor=$(KUBE_MINOR) \
-		-X $(pkg).gitTreeState=clean)
+		-X $(pkg).gitTreeState=clean) \
+	-X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_VERSION)
 
 BIN        := bin/kite
 TOOLS_DIR  := $(CURDIR)/bin/tools
@@ -29,8 +34,9 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)
 
 # Host packages: CA roots for image pulls, iptables for the Service proxy,
-# runc and the CNI plugins for pods, dig for DNS checks in tests.
-DEB_PACKAGES := ca-certificates iptables runc containernetworking-plugins dnsutils
+# runc and the CNI plugins for pods, dig for DNS checks in tests, busybox-static
+# for the images tests build (test/images).
+DEB_PACKAGES := ca-certificates iptables runc containernetworking-plugins dnsutils busybox-static
 
 TEST_TIMEOUT ?= 25m
 

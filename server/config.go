@@ -31,6 +31,11 @@ type Config struct {
 	DisableControllerManager bool
 	// DisableScheduler runs no scheduler on this server.
 	DisableScheduler bool
+	// DisableServiceAccountAdmission leaves new pods' service accounts
+	// alone; only test servers that run no service-account controller (so
+	// have no default service accounts) set it, as upstream's API server
+	// integration tests disable the plugin.
+	DisableServiceAccountAdmission bool
 	// LeaderElection times the Leases behind the controllers and the
 	// scheduler; zero means controllers.DefaultLeaderElection.
 	LeaderElection    controllers.LeaderElection

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net"
 	"os"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -16,6 +17,7 @@ import (
 	"kite/server/controllers/garbagecollector"
 	"kite/server/controllers/job"
 	"kite/server/controllers/namespace"
+	"kite/server/controllers/nodeipam"
 	"kite/server/controllers/nodelifecycle"
 	"kite/server/controllers/podgc"
 	"kite/server/controllers/replicaset"
@@ -61,6 +63,10 @@ func startControlPlane(ctx context.Context, config *rest.Config, cfg Config) err
 	if cfg.DisableControllerManager {
 		return nil
 	}
+	ipam := nodeipam.Config{ClusterCIDRs: []*net.IPNet{cfg.ClusterCIDR}, ServiceCIDRs: []*net.IPNet{cfg.ServiceCIDR}}
+	if err := ipam.Validate(); err != nil {
+		return err
+	}
 	go controllers.Lead(ctx, cc.Client, "kube-controller-manager", timing, func(term context.Context) {
 		cc.Run(term,
 			garbagecollector.New(cc, resources),
@@ -77,6 +83,7 @@ func startControlPlane(ctx context.Context, config *rest.Config, cfg Config) err
 			serviceaccount.New(cc),
 			rootcacert.New(cc, caPEM),
 			nodelifecycle.New(cc),
+			nodeipam.New(cc, ipam),
 			nodelifecycle.NewTaintEviction(cc),
 			podgc.New(cc),
 			resourcequota.New(cc),

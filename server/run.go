@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,7 +45,9 @@ type Running struct {
 	// PKI holds the certificates, including the admin client certificate.
 	PKI *auth.PKI
 	// URL is the loopback URL of the API server.
-	URL      string
+	URL string
+	// Token is the cluster's join token, as agents and servers give it.
+	Token    string
 	ctx      context.Context
 	srv      *http.Server
 	serveErr chan error
@@ -80,10 +80,6 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if err := os.MkdirAll(serverDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", serverDir, err)
 	}
-	token, err := ensureToken(serverDir, cfg.Token)
-	if err != nil {
-		return nil, err
-	}
 	pki, err := auth.EnsurePKI(auth.PKIOptions{
 		Dir:           filepath.Join(serverDir, "tls"),
 		NodeName:      cfg.NodeName,
@@ -94,6 +90,21 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("preparing certificates: %w", err)
+	}
+	joinToken, err := ensureToken(serverDir, cfg.Token, pki.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	token := joinToken.String()
+	joiner, err := auth.NewNodeJoiner(pki, joinToken, auth.ClusterNetwork{
+		ClusterCIDR: cidrString(cfg.ClusterCIDR), ServiceCIDR: cidrString(cfg.ServiceCIDR), ClusterDNS: ipString(cfg.ClusterDNS), ClusterDomain: cfg.ClusterDomain,
+	})
+	if err != nil {
+		return nil, err
+	}
+	saTokens, err := auth.NewServiceAccountTokens(pki.ServiceAccountKeyFile, auth.IssuerURL(cfg.ClusterDomain), nil)
+	if err != nil {
+		return nil, err
 	}
 	tlsConfig, err := pki.ServingTLSConfig()
 	if err != nil {
@@ -127,11 +138,15 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		Resources:         registry.All(),
 		AdvertiseHostPort: net.JoinHostPort(cfg.AdvertiseAddress.String(), strconv.Itoa(cfg.HTTPSPort)),
 		Authenticate:      authenticate,
+		TokenIssuer:       saTokens,
+		Join:              joiner,
+		SkipSAAdmission:   cfg.DisableServiceAccountAdmission,
 		ServiceCIDR:       cfg.ServiceCIDR,
 		NodePortBase:      cfg.NodePortRange.Base,
 		NodePortSize:      cfg.NodePortRange.Size,
 		Version:           versionInfo(),
 		EventTTLSeconds:   3600,
+		Kubelet:           apiserver.KubeletClientConfig{CAFile: pki.CAFile, CertFile: pki.KubeletClientCertFile, KeyFile: pki.KubeletClientKeyFile},
 	})
 	if err != nil {
 		return nil, err
@@ -189,7 +204,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		releaseStartupCode()
 	}()
 	ok = true
-	return &Running{PKI: pki, URL: localURL, ctx: ctx, srv: srv, serveErr: serveErr, stop: closeStore}, nil
+	return &Running{PKI: pki, URL: localURL, Token: token, ctx: ctx, srv: srv, serveErr: serveErr, stop: closeStore}, nil
 }
 
 // openDatastore starts embedded etcd, or connects to --datastore-endpoint.
@@ -246,24 +261,58 @@ func versionInfo() version.Info {
 	return info
 }
 
-// ensureToken returns the cluster token, storing it (or a new random one)
-// at <data-dir>/server/token.
-func ensureToken(serverDir, given string) (string, error) {
+// ensureToken returns the cluster join token in its full form
+// K10<ca-hash>::server:<secret> and stores it at <data-dir>/server/token.
+// given (--token) may be the full form, which must pin this cluster's CA,
+// or the bare secret; without it the stored token's secret is kept (a bare
+// secret stored by an earlier kite included) or a new one is made.
+func ensureToken(serverDir, given, caFile string) (auth.Token, error) {
 	path := filepath.Join(serverDir, "token")
-	if given == "" {
-		if data, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(data))) > 0 {
-			return strings.TrimSpace(string(data)), nil
-		}
-		b := make([]byte, 24)
-		if _, err := rand.Read(b); err != nil {
-			return "", err
-		}
-		given = hex.EncodeToString(b)
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return auth.Token{}, fmt.Errorf("reading the cluster CA: %w", err)
 	}
-	if err := os.WriteFile(path, []byte(given+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("writing %s: %w", path, err)
+	var token auth.Token
+	switch data, readErr := os.ReadFile(path); {
+	case given != "":
+		if token, err = auth.ParseToken(given); err != nil {
+			return auth.Token{}, fmt.Errorf("--token: %w", err)
+		}
+	case readErr == nil && strings.TrimSpace(string(data)) != "":
+		if token, err = auth.ParseToken(string(data)); err != nil {
+			return auth.Token{}, fmt.Errorf("%s: %w", path, err)
+		}
+		// Only the secret is this cluster's own; the pin follows the CA.
+		token.CAHash = ""
+	default:
+		secret, err := auth.NewSecret()
+		if err != nil {
+			return auth.Token{}, err
+		}
+		token = auth.Token{Secret: secret}
 	}
-	return given, nil
+	full, err := token.WithCA(caPEM)
+	if err != nil {
+		return auth.Token{}, fmt.Errorf("--token: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(full.String()+"\n"), 0o600); err != nil {
+		return auth.Token{}, fmt.Errorf("writing %s: %w", path, err)
+	}
+	return full, nil
+}
+
+func cidrString(n *net.IPNet) string {
+	if n == nil {
+		return ""
+	}
+	return n.String()
+}
+
+func ipString(ip net.IP) string {
+	if ip == nil {
+		return ""
+	}
+	return ip.String()
 }
 
 func firstServiceIP(cidr *net.IPNet) net.IP {

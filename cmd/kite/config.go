@@ -19,20 +19,26 @@ import (
 // flag's default — and turns the result into a validated server.Config.
 // cobra has already parsed the command line into flags when it runs.
 func loadServerConfig(flags *pflag.FlagSet, o *serverOptions, lookupEnv func(string) (string, bool), host hostInfo) (server.Config, error) {
-	fromEnv, err := applyEnv(flags, lookupEnv)
-	if err != nil {
-		return server.Config{}, err
-	}
-	// The config path itself is known only now: flag, then KITE_CONFIG.
-	explicit := flags.Changed("config") || fromEnv["config"]
-	entries, err := readConfigFile(o.configFile, explicit)
-	if err != nil {
-		return server.Config{}, err
-	}
-	if err := applyConfigFile(flags, o.configFile, entries, fromEnv); err != nil {
+	if err := layerFlags(flags, &o.configFile, lookupEnv); err != nil {
 		return server.Config{}, err
 	}
 	return buildServerConfig(o, host)
+}
+
+// layerFlags fills every flag not given on the command line from the
+// environment, then from the config file whose path *configFile holds.
+func layerFlags(flags *pflag.FlagSet, configFile *string, lookupEnv func(string) (string, bool)) error {
+	fromEnv, err := applyEnv(flags, lookupEnv)
+	if err != nil {
+		return err
+	}
+	// The config path itself is known only now: flag, then KITE_CONFIG.
+	explicit := flags.Changed("config") || fromEnv["config"]
+	entries, err := readConfigFile(*configFile, explicit)
+	if err != nil {
+		return err
+	}
+	return applyConfigFile(flags, *configFile, entries, fromEnv)
 }
 
 // envName is the environment variable that sets a flag: KITE_ followed by
@@ -164,7 +170,7 @@ func applyConfigFile(flags *pflag.FlagSet, path string, entries []configEntry, f
 	for _, e := range entries {
 		f := flags.Lookup(e.key)
 		if f == nil || e.key == "config" {
-			return fmt.Errorf("config file %s: line %d: unknown key %q (keys are `kite server` flag names, e.g. https-listen-port)", path, e.line, e.key)
+			return fmt.Errorf("config file %s: line %d: unknown key %q (keys are `kite %s` flag names, e.g. %s)", path, e.line, e.key, flags.Name(), exampleKey[flags.Name()])
 		}
 		if f.Changed || fromEnv[e.key] {
 			continue
@@ -175,6 +181,9 @@ func applyConfigFile(flags *pflag.FlagSet, path string, entries []configEntry, f
 	}
 	return nil
 }
+
+// exampleKey is a config key each command's error messages show.
+var exampleKey = map[string]string{"server": "https-listen-port", "agent": "node-name"}
 
 func setFromConfig(f *pflag.Flag, e configEntry) error {
 	slice, isSlice := f.Value.(pflag.SliceValue)

@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"kite/agent/runtime"
 )
 
 // multicall maps the names kite answers to via argv[0] onto their entry
@@ -18,8 +19,10 @@ import (
 // with no wrapper script. Each entry gets the arguments after argv[0] and
 // returns the process exit code.
 var multicall = map[string]func(args []string) int{
-	"kubectl": runKubectl,
-	"etcdctl": runEtcdctl,
+	"kubectl":              runKubectl,
+	"etcdctl":              runEtcdctl,
+	runtime.ContainerdName: runtime.RunContainerd,
+	runtime.ShimName:       runtime.RunShim,
 }
 
 func main() {
@@ -28,7 +31,7 @@ func main() {
 
 // run dispatches on argv[0] first, then on the command tree.
 func run(argv []string) int {
-	if entry, ok := multicall[filepath.Base(argv[0])]; ok {
+	if entry, ok := multicall[runtime.ExecName(argv[0])]; ok {
 		return entry(argv[1:])
 	}
 
@@ -69,9 +72,12 @@ func newRootCommand() *cobra.Command {
 	})
 	root.AddCommand(
 		newServerCommand(),
+		newAgentCommand(),
 		newKubectlCommand(),
 		newEtcdctlCommand(),
 		newVersionCommand(),
+		newCheckConfigCommand(),
+		newContainerdCommand(),
 	)
 	return root
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"kite/agent"
 	"kite/server"
 )
 
@@ -40,11 +42,7 @@ type serverOptions struct {
 	leaderElectLease         time.Duration
 	leaderElectRenew         time.Duration
 	leaderElectRetry         time.Duration
-	nodeName                 string
-	nodeIP                   string
-	nodeLabels               []string
-	nodeTaints               []string
-	containerRuntimeEndpoint string
+	node                     nodeOptions
 	datastoreEndpoint        string
 	etcdClientPort           int
 	etcdPeerPort             int
@@ -81,11 +79,7 @@ func newServerFlags() (*serverOptions, *pflag.FlagSet) {
 	fs.DurationVar(&o.leaderElectLease, "leader-elect-lease-duration", 15*time.Second, "how long a standby server waits after the leader's last renewal before taking over the controllers and scheduler")
 	fs.DurationVar(&o.leaderElectRenew, "leader-elect-renew-deadline", 10*time.Second, "how long the leader keeps trying to renew before it stops acting (less than the lease duration)")
 	fs.DurationVar(&o.leaderElectRetry, "leader-elect-retry-period", 2*time.Second, "how often leader and standbys renew or try the lease")
-	fs.StringVar(&o.nodeName, "node-name", "", "node name (default: this host's name)")
-	fs.StringVar(&o.nodeIP, "node-ip", "", "node IP (default: the address of the interface with the default route)")
-	fs.StringSliceVar(&o.nodeLabels, "node-label", nil, "label for this node, key=value (repeatable)")
-	fs.StringSliceVar(&o.nodeTaints, "node-taint", nil, "taint for this node, key=value:Effect (repeatable)")
-	fs.StringVar(&o.containerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI socket instead of the embedded containerd")
+	addNodeFlags(fs, &o.node)
 	fs.StringVar(&o.datastoreEndpoint, "datastore-endpoint", "", "external etcd endpoints (comma-separated URLs) instead of embedded etcd")
 	fs.IntVar(&o.etcdClientPort, "etcd-client-port", 2379, "embedded etcd client port")
 	fs.IntVar(&o.etcdPeerPort, "etcd-peer-port", 2380, "embedded etcd peer port")
@@ -111,17 +105,28 @@ func newServerCommand() *cobra.Command {
 			if err := preflight(cfg); err != nil {
 				return err
 			}
-			return runServer(cmd.Context(), cfg)
+			var node *agent.Config
+			if !cfg.DisableAgent {
+				agentCfg, err := nodeConfig(&opts.node, systemHost{})
+				if err != nil {
+					return err
+				}
+				agentCfg.DataDir = cfg.DataDir
+				agentCfg.ControlPlane = true
+				node = &agentCfg
+			}
+			return runServer(cmd.Context(), cfg, node)
 		},
 	}
 	cmd.Flags().AddFlagSet(flags)
 	return cmd
 }
 
-// runServer runs the server until SIGINT or SIGTERM, then waits for it to
-// shut down cleanly. A second signal kills the process at once, for the
-// operator whose shutdown hangs.
-func runServer(parent context.Context, cfg server.Config) error {
+// runServer runs the server, and the agent of this node unless node is
+// nil, until SIGINT or SIGTERM, then waits for them to shut down cleanly.
+// A second signal kills the process at once, for the operator whose
+// shutdown hangs.
+func runServer(parent context.Context, cfg server.Config, node *agent.Config) error {
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -142,7 +147,39 @@ func runServer(parent context.Context, cfg server.Config) error {
 		"node", cfg.NodeName,
 		"node-ip", cfg.NodeIP.String(),
 		"https-port", cfg.HTTPSPort)
-	if err := server.Run(ctx, cfg); err != nil {
+	s, err := server.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	// agentDone stays nil (never ready) without an agent.
+	var agentDone chan error
+	if node != nil {
+		// The in-process agent joins through the same door as any other:
+		// the server's loopback URL and its token.
+		node.ServerURL, node.Token = s.URL, s.Token
+		agentDone = make(chan error, 1)
+		go func() { agentDone <- agent.Run(ctx, *node) }()
+	}
+	serverDone := make(chan error, 1)
+	go func() { serverDone <- s.Wait() }()
+	select {
+	case err = <-serverDone:
+		stop()
+		if agentDone != nil {
+			<-agentDone
+		}
+	case err = <-agentDone:
+		// The node failed: without it this server cannot run pods, which
+		// the user asked it to; stop rather than limp on half-working.
+		if err != nil {
+			err = fmt.Errorf("agent: %w", err)
+		}
+		stop()
+		if serverErr := <-serverDone; err == nil {
+			err = serverErr
+		}
+	}
+	if err != nil {
 		return err
 	}
 	slog.Info("kite server stopped")

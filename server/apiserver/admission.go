@@ -23,8 +23,11 @@ var namespacesGR = schema.GroupResource{Resource: "namespaces"}
 func (s *Server) handlerFor(gr schema.GroupResource) *resourceHandler { return s.byGR[gr] }
 
 // admitCreate rejects new objects in namespaces that do not exist or are
-// being deleted, and completes new pods.
+// being deleted, and what nodes may not create, and completes new pods.
 func (s *Server) admitCreate(ctx context.Context, h *resourceHandler, obj runtime.Object) error {
+	if err := restrictNodeCreate(ctx, h, obj); err != nil {
+		return err
+	}
 	if !h.res.Namespaced {
 		return nil
 	}
@@ -32,6 +35,9 @@ func (s *Server) admitCreate(ctx context.Context, h *resourceHandler, obj runtim
 		return err
 	}
 	if pod, ok := obj.(*api.Pod); ok {
+		if err := s.admitServiceAccount(ctx, h, pod); err != nil {
+			return err
+		}
 		return s.admitPod(ctx, h, pod)
 	}
 	return nil
@@ -69,6 +75,9 @@ func (s *Server) admitNamespace(ctx context.Context, h *resourceHandler, obj run
 // admitUpdate applies per-kind rules that need more than the strategy,
 // before validation. finish is called with whether the update was stored.
 func (s *Server) admitUpdate(ctx context.Context, h *resourceHandler, obj, old runtime.Object) (finish func(stored bool), err error) {
+	if err := restrictNodeUpdate(ctx, h, obj, old); err != nil {
+		return nil, err
+	}
 	switch o := obj.(type) {
 	case *api.Service:
 		return s.admitServiceUpdate(ctx, h, o, old.(*api.Service))

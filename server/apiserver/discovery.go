@@ -122,6 +122,14 @@ func subresourcesOf(r *registry.Resource) []subresource {
 			out = append(out, subresource{s, schema.GroupVersionKind{Group: "policy", Version: "v1", Kind: "Eviction"}, []string{"create"}})
 		case "finalize":
 			out = append(out, subresource{s, r.GVK(), []string{"update"}})
+		case "log":
+			out = append(out, subresource{s, r.GVK(), []string{"get"}})
+		case "exec", "attach", "portforward":
+			out = append(out, subresource{s, connectOptionsKind[s], []string{"create", "get"}})
+		case "proxy":
+			out = append(out, subresource{s, connectOptionsKind[r.Resource+"/"+s], []string{"create", "delete", "get", "patch", "update"}})
+		case "token":
+			out = append(out, subresource{s, schema.GroupVersionKind{Group: "authentication.k8s.io", Version: "v1", Kind: "TokenRequest"}, []string{"create"}})
 		}
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].name < out[b].name })

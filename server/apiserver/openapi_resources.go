@@ -153,6 +153,10 @@ func openapiResourceRoutes(r *registry.Resource, m openapiMedia) ([]common.Route
 	}
 
 	for _, sk := range subresourcesOf(r) {
+		if isKubeletSubresource(r.Resource, sk.name) {
+			// Served by kubelets through the proxies: no object routes.
+			continue
+		}
 		name := sk.name
 		st := &openapiTarget{res: r, sub: name, gvk: r.GVK(), obj: obj, verbs: map[string]bool{}, media: m}
 		if sk.gvk != r.GVK() {

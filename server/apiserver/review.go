@@ -26,6 +26,12 @@ func (h *resourceHandler) serveReview(w http.ResponseWriter, r *http.Request, in
 	switch review := obj.(type) {
 	case *authentication.SelfSubjectReview:
 		review.Status.UserInfo = authentication.UserInfo{Username: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups()}
+		for k, v := range u.GetExtra() {
+			if review.Status.UserInfo.Extra == nil {
+				review.Status.UserInfo.Extra = map[string]authentication.ExtraValue{}
+			}
+			review.Status.UserInfo.Extra[k] = v
+		}
 	case *authorization.SelfSubjectAccessReview:
 		allowed := authorized(u, requestInfo{})
 		review.Status = authorization.SubjectAccessReviewStatus{Allowed: allowed}

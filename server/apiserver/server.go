@@ -18,6 +18,7 @@ import (
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/warning"
 
+	"kite/server/auth"
 	"kite/server/registry"
 	"kite/server/storage"
 )
@@ -32,11 +33,23 @@ type Config struct {
 	// Authenticate identifies the caller; ok false means anonymous.
 	Authenticate func(*http.Request) (user.Info, bool)
 	ServiceCIDR  *net.IPNet
+	// TokenIssuer signs service-account tokens for TokenRequests and
+	// authenticates bearer tokens; nil does neither.
+	TokenIssuer *auth.ServiceAccountTokens
+	// Join admits nodes at /cacerts and /v1-kite/node; nil serves neither.
+	Join *auth.NodeJoiner
 	// NodePortBase and NodePortSize describe the NodePort range.
 	NodePortBase, NodePortSize int
 	Version                    version.Info
 	// EventTTLSeconds is how long Events live (kube-apiserver: 1h).
 	EventTTLSeconds int64
+	// Kubelet is how pods/log, exec, attach, portforward and nodes/proxy
+	// reach kubelets.
+	Kubelet KubeletClientConfig
+	// SkipSAAdmission leaves new pods' service accounts alone: for test
+	// servers without the service-account controller, as upstream's API
+	// server integration tests turn the ServiceAccount plugin off.
+	SkipSAAdmission bool
 }
 
 // Server is the HTTP handler of the Kubernetes API.
@@ -47,6 +60,7 @@ type Server struct {
 	handlers  map[schema.GroupVersion]map[string]*resourceHandler
 	byGR      map[schema.GroupResource]*resourceHandler
 	allocator *serviceAllocator
+	kubelets  *kubeletConnector
 	// deletedNamespaces holds when namespaces were last deleted through
 	// this server; creates in them check etcd rather than the watch cache
 	// for a while (upstream's NamespaceLifecycle force-live-lookup cache).
@@ -73,6 +87,7 @@ func New(cfg Config) (*Server, error) {
 		s.handlers[r.GroupVersion][r.Resource] = h
 		s.byGR[r.GroupVersion.WithResource(r.Resource).GroupResource()] = h
 	}
+	s.kubelets = &kubeletConnector{s: s}
 	s.allocator = newServiceAllocator(cfg.Client, cfg.ServiceCIDR, cfg.NodePortBase, cfg.NodePortSize)
 	return s, nil
 }
@@ -120,8 +135,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/version" || path == "/version/":
 		writeJSON(w, http.StatusOK, s.cfg.Version)
 		return
+	case isJoinPath(path):
+		s.serveJoin(w, r)
+		return
 	}
-	u, ok := s.cfg.Authenticate(r)
+	u, ok := s.authenticate(r)
 	if !ok {
 		writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
 		return
@@ -142,6 +160,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		servePprof(w, r)
+	case path == oidcConfigPath || path == oidcKeysPath:
+		s.serveServiceAccountIssuer(w, r)
 	case path == "/openapi/v2":
 		s.openapi.ServeV2(w, r)
 	case path == "/openapi/v3" || strings.HasPrefix(path, "/openapi/v3/"):
@@ -150,14 +170,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.serveDiscoveryPath(w, r) {
 			return
 		}
+		if node, rest, ok := nodeProxyPath(path); ok {
+			s.serveNodeProxy(w, r, u, node, rest)
+			return
+		}
 		info, ok := parseResourcePath(r)
 		if !ok {
 			writeError(w, r, apierrors.NewNotFound(schema.GroupResource{}, ""))
 			return
 		}
-		if !authorized(u, info) {
-			writeError(w, r, apierrors.NewForbidden(info.gv.WithResource(info.resource).GroupResource(), info.name,
-				fmt.Errorf("User %q cannot %s resource %q in API group %q", u.GetName(), info.verb, info.resource, info.gv.Group)))
+		if ok, reason := s.authorize(r, u, info); !ok {
+			writeError(w, r, forbidden(u, info, reason))
 			return
 		}
 		h := s.handlers[info.gv][info.resource]

@@ -40,6 +40,12 @@ func (h *resourceHandler) serveSubresource(w http.ResponseWriter, r *http.Reques
 		h.bind(w, r, info)
 	case "eviction/create":
 		h.evict(w, r, info)
+	case "token/create":
+		h.requestToken(w, r, info)
+	case "log/get":
+		h.serveLog(w, r, info)
+	case "exec/get", "exec/create", "attach/get", "attach/create", "portforward/get", "portforward/create":
+		h.serveStream(w, r, info)
 	default:
 		writeError(w, r, apierrors.NewMethodNotSupported(h.groupResource().WithVersion("").GroupResource(), info.verb))
 	}

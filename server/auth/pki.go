@@ -35,6 +35,8 @@ type PKI struct {
 	CAFile, CAKeyFile                     string
 	ServingCertFile, ServingKeyFile       string
 	AdminCertFile, AdminKeyFile           string
+	KubeletClientCertFile                 string // the API server's identity towards kubelets
+	KubeletClientKeyFile                  string
 	EtcdCAFile, EtcdCAKeyFile             string
 	EtcdServerCertFile, EtcdServerKeyFile string
 	EtcdClientCertFile, EtcdClientKeyFile string
@@ -51,7 +53,10 @@ const (
 
 	adminUser  = "system:admin"
 	adminGroup = "system:masters"
-	etcdClient = "kite-apiserver"
+	// kubeletClientUser is the user kubelets admit for logs, exec,
+	// attach and port-forward, as kube-apiserver's kubelet client.
+	kubeletClientUser = "kube-apiserver-kubelet-client"
+	etcdClient        = "kite-apiserver"
 )
 
 func newPKIPaths(dir string) *PKI {
@@ -64,6 +69,8 @@ func newPKIPaths(dir string) *PKI {
 		ServingKeyFile:        filepath.Join(dir, "serving-kube-apiserver.key"),
 		AdminCertFile:         filepath.Join(dir, "client-admin.crt"),
 		AdminKeyFile:          filepath.Join(dir, "client-admin.key"),
+		KubeletClientCertFile: filepath.Join(dir, "client-kubelet.crt"),
+		KubeletClientKeyFile:  filepath.Join(dir, "client-kubelet.key"),
 		EtcdCAFile:            filepath.Join(etcd, "ca.crt"),
 		EtcdCAKeyFile:         filepath.Join(etcd, "ca.key"),
 		EtcdServerCertFile:    filepath.Join(etcd, "server.crt"),
@@ -122,6 +129,11 @@ func EnsurePKI(opts PKIOptions) (*PKI, error) {
 		}},
 		{p.AdminCertFile, p.AdminKeyFile, p.CA, p.CAKey, certSpec{
 			commonName: adminUser,
+			orgs:       []string{adminGroup},
+			usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}},
+		{p.KubeletClientCertFile, p.KubeletClientKeyFile, p.CA, p.CAKey, certSpec{
+			commonName: kubeletClientUser,
 			orgs:       []string{adminGroup},
 			usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		}},

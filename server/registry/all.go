@@ -74,14 +74,14 @@ var (
 // all is the table of served resources; see Resource for the fields.
 var all = []Resource{
 	{GroupVersion: coreV1, Kind: "Namespace", Resource: "namespaces", ShortNames: []string{"ns"}, Strategy: namespace.Strategy, Status: namespace.StatusStrategy, Subresources: []string{"finalize"}, Attrs: namespace.GetAttrs, ReturnDeletedObject: true},
-	{GroupVersion: coreV1, Kind: "Pod", Resource: "pods", ShortNames: []string{"po"}, Categories: []string{"all"}, Namespaced: true, Strategy: pod.Strategy, Status: pod.StatusStrategy, Subresources: []string{"binding", "eviction"}, Attrs: pod.GetAttrs, ReturnDeletedObject: true},
+	{GroupVersion: coreV1, Kind: "Pod", Resource: "pods", ShortNames: []string{"po"}, Categories: []string{"all"}, Namespaced: true, Strategy: pod.Strategy, Status: pod.StatusStrategy, Subresources: []string{"attach", "binding", "eviction", "exec", "log", "portforward"}, Attrs: pod.GetAttrs, ReturnDeletedObject: true},
 	{GroupVersion: coreV1, Kind: "Binding", Resource: "bindings", Namespaced: true, Virtual: true, Verbs: []string{"create"}},
 	{GroupVersion: coreV1, Kind: "Service", Resource: "services", ShortNames: []string{"svc"}, Categories: []string{"all"}, Namespaced: true, Strategy: service.Strategy, Status: service.StatusStrategy, Attrs: service.GetAttrs, ReturnDeletedObject: true},
 	{GroupVersion: coreV1, Kind: "Endpoints", Resource: "endpoints", SingularName: "endpoints", ShortNames: []string{"ep"}, Namespaced: true, Strategy: endpoint.Strategy},
 	{GroupVersion: coreV1, Kind: "ConfigMap", Resource: "configmaps", ShortNames: []string{"cm"}, Namespaced: true, Strategy: configmap.Strategy, Attrs: configmap.GetAttrs},
 	{GroupVersion: coreV1, Kind: "Secret", Resource: "secrets", Namespaced: true, Strategy: secret.Strategy, Attrs: secret.GetAttrs},
-	{GroupVersion: coreV1, Kind: "ServiceAccount", Resource: "serviceaccounts", ShortNames: []string{"sa"}, Namespaced: true, Strategy: serviceaccount.Strategy, ReturnDeletedObject: true},
-	{GroupVersion: coreV1, Kind: "Node", Resource: "nodes", ShortNames: []string{"no"}, Strategy: node.Strategy, Status: node.StatusStrategy, Attrs: node.GetAttrs},
+	{GroupVersion: coreV1, Kind: "ServiceAccount", Resource: "serviceaccounts", ShortNames: []string{"sa"}, Namespaced: true, Strategy: serviceaccount.Strategy, Subresources: []string{"token"}, ReturnDeletedObject: true},
+	{GroupVersion: coreV1, Kind: "Node", Resource: "nodes", ShortNames: []string{"no"}, Strategy: node.Strategy, Status: node.StatusStrategy, Subresources: []string{"proxy"}, Attrs: node.GetAttrs},
 	{GroupVersion: coreV1, Kind: "Event", Resource: "events", ShortNames: []string{"ev"}, Namespaced: true, Strategy: event.Strategy, Attrs: event.GetAttrs},
 	{GroupVersion: coreV1, Kind: "LimitRange", Resource: "limitranges", ShortNames: []string{"limits"}, Namespaced: true, Strategy: limitrange.Strategy},
 	{GroupVersion: coreV1, Kind: "ResourceQuota", Resource: "resourcequotas", ShortNames: []string{"quota"}, Namespaced: true, Strategy: resourcequota.Strategy, Status: resourcequota.StatusStrategy, ReturnDeletedObject: true},

@@ -42,6 +42,15 @@ type Option func(*server.Config)
 func WithControllers(cfg *server.Config) {
 	cfg.DisableControllerManager = false
 	cfg.DisableScheduler = false
+	cfg.DisableServiceAccountAdmission = false
+}
+
+// WithServiceAccountAdmission gives new pods service accounts and their
+// token volumes, as a real server does. Without the controllers no
+// namespace has a default service account, so tests that want it create
+// the service accounts their pods use.
+func WithServiceAccountAdmission(cfg *server.Config) {
+	cfg.DisableServiceAccountAdmission = false
 }
 
 // Start starts a server that is stopped when the test ends.
@@ -71,6 +80,10 @@ func StartIn(dir string, opts ...Option) (*Server, error) {
 		EtcdClientPort: ports[1], EtcdPeerPort: ports[2],
 	}
 	cfg.DisableControllerManager, cfg.DisableScheduler = true, true
+	// Without the service-account controller there are no default
+	// service accounts for new pods (upstream's API server integration
+	// tests turn the ServiceAccount admission off likewise).
+	cfg.DisableServiceAccountAdmission = true
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -2,7 +2,8 @@
 // server foundation is judged by (time to /readyz, idle memory, create
 // throughput, list latency, create-to-watch latency) and those of the
 // control plane (scheduler throughput, a large Deployment, CPU and memory
-// at rest with 10,000 pods). `make bench` runs it.
+// at rest with 10,000 pods) and those of the agent (node Ready, pod start
+// latency, 100 pods, memory). `make bench` runs it.
 package main
 
 import (
@@ -32,7 +33,7 @@ import (
 func main() {
 	bin := flag.String("kite", os.Getenv("KITE_BIN"), "kite binary")
 	idle := flag.Duration("idle", 30*time.Second, "idle time before reading RSS")
-	only := flag.String("only", "", `run one group of figures: "api" (server foundation) or "control-plane" (scheduler, deployment, at rest)`)
+	only := flag.String("only", "", `run one group of figures: "api" (server foundation), "control-plane" (scheduler, deployment, at rest) or "node" (agent: node Ready, pod start, memory)`)
 	flag.Parse()
 	if *bin == "" {
 		fail(fmt.Errorf("set KITE_BIN or -kite"))
@@ -43,11 +44,18 @@ func main() {
 	}
 	defer os.RemoveAll(dir)
 
+	ctx := context.Background()
+	if *only == "" || *only == "node" {
+		benchAgent(ctx, *bin, *idle)
+		if *only == "node" {
+			return
+		}
+	}
+
 	fresh, srv := startServer(*bin, dir)
 	srv.stop()
 	restart, srv := startServer(*bin, dir)
 	defer func() { srv.stop() }()
-	ctx := context.Background()
 	if *only != "control-plane" {
 		benchAPI(ctx, clientFor(dir, false), srv, fresh, restart, *idle)
 	}

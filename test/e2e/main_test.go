@@ -138,6 +138,10 @@ type kiteServer struct {
 	config     string
 	extraArgs  []string
 	args       []string
+	// netns, when set, is the network namespace the process runs in, and
+	// host the address the server is reached at (127.0.0.1 otherwise).
+	netns string
+	host  string
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -239,7 +243,14 @@ func (s *kiteServer) start() error {
 		return err
 	}
 	fmt.Fprintf(logFile, "=== e2e: starting %s %s\n", kiteBin, strings.Join(s.args, " "))
-	cmd := exec.Command(kiteBin, s.args...)
+	argv := append([]string{kiteBin}, s.args...)
+	if s.netns != "" {
+		// nsenter switches only the network namespace: `ip netns exec`
+		// would also mount a fresh /sys, hiding the cgroup mounts that
+		// runc needs.
+		argv = append([]string{"nsenter", "--net=/run/netns/" + s.netns}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.Env = cleanEnv()
@@ -275,7 +286,13 @@ func cleanEnv() []string {
 	return env
 }
 
-func (s *kiteServer) url() string { return "https://127.0.0.1:" + strconv.Itoa(s.port) }
+func (s *kiteServer) url() string {
+	host := s.host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(s.port))
+}
 
 // insecureClient talks TLS without verifying the serving certificate and
 // without client credentials: an anonymous caller.
