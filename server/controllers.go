@@ -19,6 +19,7 @@ import (
 	"kite/server/controllers/namespace"
 	"kite/server/controllers/nodeipam"
 	"kite/server/controllers/nodelifecycle"
+	"kite/server/controllers/persistentvolume"
 	"kite/server/controllers/podgc"
 	"kite/server/controllers/replicaset"
 	"kite/server/controllers/resourcequota"
@@ -87,6 +88,7 @@ func startControlPlane(ctx context.Context, config *rest.Config, cfg Config) err
 			nodelifecycle.NewTaintEviction(cc),
 			podgc.New(cc),
 			resourcequota.New(cc),
+			persistentvolume.New(cc),
 		)
 	})
 	return nil

@@ -157,7 +157,10 @@ func (a *NodeAuthorizer) authorizePod(ctx context.Context, node string, attrs au
 	}
 	bound, err := a.graph.PodNodeName(ctx, attrs.GetNamespace(), attrs.GetName())
 	if errors.Is(err, ErrObjectNotFound) {
-		return deny("node '%s' cannot %s unknown pod %s/%s", node, verb, attrs.GetNamespace(), attrs.GetName())
+		// As upstream's NodeRestriction: a pod that is gone gets the
+		// request's own 404, which tells a kubelet finishing a deletion
+		// that it is done; a 403 would have it retry for ever.
+		return allow()
 	}
 	if err != nil {
 		return authorizer.DecisionNoOpinion, "", err
