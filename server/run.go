@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"kite/datastore"
+	"kite/internal/joinprotocol"
 	"kite/server/apiserver"
 	"kite/server/auth"
 	"kite/server/registry"
@@ -266,37 +267,37 @@ func versionInfo() version.Info {
 // given (--token) may be the full form, which must pin this cluster's CA,
 // or the bare secret; without it the stored token's secret is kept (a bare
 // secret stored by an earlier kite included) or a new one is made.
-func ensureToken(serverDir, given, caFile string) (auth.Token, error) {
+func ensureToken(serverDir, given, caFile string) (joinprotocol.Token, error) {
 	path := filepath.Join(serverDir, "token")
 	caPEM, err := os.ReadFile(caFile)
 	if err != nil {
-		return auth.Token{}, fmt.Errorf("reading the cluster CA: %w", err)
+		return joinprotocol.Token{}, fmt.Errorf("reading the cluster CA: %w", err)
 	}
-	var token auth.Token
+	var token joinprotocol.Token
 	switch data, readErr := os.ReadFile(path); {
 	case given != "":
-		if token, err = auth.ParseToken(given); err != nil {
-			return auth.Token{}, fmt.Errorf("--token: %w", err)
+		if token, err = joinprotocol.ParseToken(strings.TrimSpace(given)); err != nil {
+			return joinprotocol.Token{}, fmt.Errorf("--token: %w", err)
 		}
 	case readErr == nil && strings.TrimSpace(string(data)) != "":
-		if token, err = auth.ParseToken(string(data)); err != nil {
-			return auth.Token{}, fmt.Errorf("%s: %w", path, err)
+		if token, err = joinprotocol.ParseToken(strings.TrimSpace(string(data))); err != nil {
+			return joinprotocol.Token{}, fmt.Errorf("%s: %w", path, err)
 		}
 		// Only the secret is this cluster's own; the pin follows the CA.
 		token.CAHash = ""
 	default:
-		secret, err := auth.NewSecret()
+		secret, err := joinprotocol.NewSecret()
 		if err != nil {
-			return auth.Token{}, err
+			return joinprotocol.Token{}, err
 		}
-		token = auth.Token{Secret: secret}
+		token = joinprotocol.Token{Secret: secret}
 	}
 	full, err := token.WithCA(caPEM)
 	if err != nil {
-		return auth.Token{}, fmt.Errorf("--token: %w", err)
+		return joinprotocol.Token{}, fmt.Errorf("--token: %w", err)
 	}
 	if err := os.WriteFile(path, []byte(full.String()+"\n"), 0o600); err != nil {
-		return auth.Token{}, fmt.Errorf("writing %s: %w", path, err)
+		return joinprotocol.Token{}, fmt.Errorf("writing %s: %w", path, err)
 	}
 	return full, nil
 }

@@ -6,12 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"kite/server/auth"
+	"kite/internal/joinprotocol"
 )
 
 func TestEnsureToken(t *testing.T) {
 	const caPEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-	hash := auth.CAHash([]byte(caPEM))
+	hash := joinprotocol.CAHash([]byte(caPEM))
 	tests := []struct {
 		name    string
 		stored  string // token file before, "" for none
@@ -21,6 +21,7 @@ func TestEnsureToken(t *testing.T) {
 	}{
 		{name: "new cluster", secret: ""},
 		{name: "bare secret given", given: "s3cret", secret: "s3cret"},
+		{name: "bare secret given with surrounding white space", given: " s3cret\n", secret: "s3cret"},
 		{name: "full token given", given: "K10" + hash + "::server:s3cret", secret: "s3cret"},
 		{name: "full token of another cluster", given: "K10" + strings.Repeat("0", 64) + "::server:s3cret", wantErr: "another cluster"},
 		{name: "bare secret stored by an earlier kite", stored: "old-secret\n", secret: "old-secret"},

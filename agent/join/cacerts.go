@@ -2,17 +2,14 @@ package join
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
-)
 
-// CAHMACHeader carries hex HMAC-SHA256(key=secret, msg=/cacerts body), so a
-// bare-secret token can verify the CA too.
-const CAHMACHeader = "Kite-CA-HMAC"
+	"kite/internal/joinprotocol"
+)
 
 // errCAMismatch is what the user sees when the CA fails verification:
 // either the token is wrong or --server points at another cluster (or
@@ -22,20 +19,18 @@ var errCAMismatch = errors.New("the server's CA does not match the token; check 
 // verifyCA checks the /cacerts body against the token: by its hash for a
 // full token, by the HMAC header for a bare secret. It returns the parsed
 // CA pool.
-func verifyCA(body []byte, hmacHeader string, tok token) (*x509.CertPool, error) {
-	if tok.caHash != "" {
-		sum := sha256.Sum256(body)
-		if !hmac.Equal([]byte(hex.EncodeToString(sum[:])), []byte(tok.caHash)) {
+func verifyCA(body []byte, hmacHeader string, tok joinprotocol.Token) (*x509.CertPool, error) {
+	if tok.CAHash != "" {
+		if !hmac.Equal([]byte(joinprotocol.CAHash(body)), []byte(tok.CAHash)) {
 			return nil, errCAMismatch
 		}
 	} else {
-		got, err := hex.DecodeString(strings.TrimSpace(hmacHeader))
-		if err != nil || len(got) == 0 {
-			return nil, fmt.Errorf("%w (the server sent no valid %s header)", errCAMismatch, CAHMACHeader)
+		got := strings.ToLower(strings.TrimSpace(hmacHeader))
+		if _, err := hex.DecodeString(got); err != nil || got == "" {
+			return nil, fmt.Errorf("%w (the server sent no valid %s header)", errCAMismatch, joinprotocol.CAHMACHeader)
 		}
-		mac := hmac.New(sha256.New, []byte(tok.secret))
-		mac.Write(body)
-		if !hmac.Equal(mac.Sum(nil), got) {
+		// Both are lowercase hex now, so equal strings are equal MACs.
+		if !hmac.Equal([]byte(got), []byte(joinprotocol.CAHMAC(tok.Secret, body))) {
 			return nil, errCAMismatch
 		}
 	}

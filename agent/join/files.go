@@ -8,6 +8,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"kite/internal/atomicfile"
 )
 
 // Credentials are secrets (keys) or identify the node (certificates); all
@@ -23,7 +25,7 @@ func writeFiles(dir string, files map[string][]byte) error {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
 	for name, data := range files {
-		if err := writeFileAtomic(filepath.Join(dir, name), data); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), data, fileMode); err != nil {
 			return err
 		}
 	}
@@ -44,7 +46,7 @@ func writeKubeconfig(creds *Credentials, serverURL string) (*rest.Config, error)
 	if err != nil {
 		return nil, fmt.Errorf("encode kubeconfig: %w", err)
 	}
-	if err := writeFileAtomic(creds.Kubeconfig, data); err != nil {
+	if err := atomicfile.WriteFile(creds.Kubeconfig, data, fileMode); err != nil {
 		return nil, err
 	}
 	rc, err := clientcmd.BuildConfigFromFlags("", creds.Kubeconfig)
@@ -52,33 +54,4 @@ func writeKubeconfig(creds *Credentials, serverURL string) (*rest.Config, error)
 		return nil, fmt.Errorf("load %s: %w", creds.Kubeconfig, err)
 	}
 	return rc, nil
-}
-
-// writeFileAtomic replaces path with data (mode 0600) through a temporary
-// file and a rename, so a crash never leaves a torn certificate or key.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temporary file for %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(fileMode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp.Name(), path, err)
-	}
-	return nil
 }

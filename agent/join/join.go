@@ -1,3 +1,6 @@
+// Package join is the agent's side of joining a kite cluster: it checks the
+// server's CA against the join token, has the server sign this node's
+// client and serving certificates, and writes them with a kubeconfig.
 package join
 
 import (
@@ -12,6 +15,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"kite/internal/joinprotocol"
 )
 
 // File names under Options.Dir (<data-dir>/agent).
@@ -63,7 +68,7 @@ type Credentials struct {
 // reached (it may still be starting) it retries with backoff until ctx
 // ends; a refused token or a CA that does not match fails at once.
 func Join(ctx context.Context, opts Options) (*Credentials, error) {
-	tok, err := parseToken(opts.Token)
+	tok, err := joinprotocol.ParseToken(opts.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +94,7 @@ func Join(ctx context.Context, opts Options) (*Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := nodeRequest{
+	req := joinprotocol.NodeRequest{
 		NodeName:   opts.NodeName,
 		NodeIPs:    ipStrings(opts.NodeIPs),
 		Hostnames:  opts.Hostnames,
@@ -100,7 +105,7 @@ func Join(ctx context.Context, opts Options) (*Credentials, error) {
 	var (
 		caPEM []byte
 		roots *x509.CertPool
-		resp  *nodeResponse
+		resp  *joinprotocol.NodeResponse
 	)
 	err = retry(ctx, log, func() error {
 		if roots == nil {

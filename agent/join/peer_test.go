@@ -23,6 +23,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kite/internal/joinprotocol"
 )
 
 // testPeer is the server side of the join protocol, written from the
@@ -40,7 +42,7 @@ type testPeer struct {
 	joinRequests atomic.Int32
 
 	mu   sync.Mutex
-	last nodeRequest
+	last joinprotocol.NodeRequest
 }
 
 func newTestPeer(t *testing.T, secret string) *testPeer {
@@ -124,7 +126,7 @@ func (p *testPeer) serveCACerts(w http.ResponseWriter, _ *http.Request) {
 	if p.sendHMAC {
 		mac := hmac.New(sha256.New, []byte(p.secret))
 		mac.Write(p.caPEM)
-		w.Header().Set(CAHMACHeader, hex.EncodeToString(mac.Sum(nil)))
+		w.Header().Set(joinprotocol.CAHMACHeader, hex.EncodeToString(mac.Sum(nil)))
 	}
 	w.Write(p.caPEM)
 }
@@ -139,7 +141,7 @@ func (p *testPeer) serveJoin(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable, "still starting")
 		return
 	}
-	var req nodeRequest
+	var req joinprotocol.NodeRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error())
 		return
@@ -158,7 +160,7 @@ func (p *testPeer) serveJoin(w http.ResponseWriter, r *http.Request) {
 		Subject: servingCSR.Subject, DNSNames: servingCSR.DNSNames, IPAddresses: servingCSR.IPAddresses,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}, servingCSR.PublicKey)
-	json.NewEncoder(w).Encode(nodeResponse{
+	json.NewEncoder(w).Encode(joinprotocol.NodeResponse{
 		ClientCert:    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: client})),
 		ServingCert:   string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: serving})),
 		CACert:        string(p.caPEM),

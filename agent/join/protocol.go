@@ -14,33 +14,9 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kite/internal/joinprotocol"
 )
-
-// Paths of the join endpoints on the server's API port.
-const (
-	caCertsPath = "/cacerts"
-	nodePath    = "/v1-kite/node"
-)
-
-// nodeRequest is the body of POST /v1-kite/node.
-type nodeRequest struct {
-	NodeName   string   `json:"nodeName"`
-	NodeIPs    []string `json:"nodeIPs"`
-	Hostnames  []string `json:"hostnames"`
-	ClientCSR  string   `json:"clientCSR"`
-	ServingCSR string   `json:"servingCSR"`
-}
-
-// nodeResponse is the server's answer to it.
-type nodeResponse struct {
-	ClientCert    string `json:"clientCert"`
-	ServingCert   string `json:"servingCert"`
-	CACert        string `json:"caCert"`
-	ClusterCIDR   string `json:"clusterCIDR"`
-	ServiceCIDR   string `json:"serviceCIDR"`
-	ClusterDNS    string `json:"clusterDNS"`
-	ClusterDomain string `json:"clusterDomain"`
-}
 
 // maxResponseBytes bounds what is read from the server: CA bundles and
 // certificates are a few KiB.
@@ -52,14 +28,14 @@ const requestTimeout = 15 * time.Second
 
 // fetchCA gets /cacerts without verifying TLS (this node has no CA yet) and
 // then verifies the answer against the token instead.
-func fetchCA(ctx context.Context, server *url.URL, tok token) ([]byte, *x509.CertPool, error) {
+func fetchCA(ctx context.Context, server *url.URL, tok joinprotocol.Token) ([]byte, *x509.CertPool, error) {
 	client := httpClient(&tls.Config{
 		// The body is checked against the token's hash or HMAC before
 		// anything trusts it; this is the one unverified call.
 		InsecureSkipVerify: true,
 	})
 	defer client.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server.JoinPath(caCertsPath).String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server.JoinPath(joinprotocol.CACertsPath).String(), nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -68,9 +44,9 @@ func fetchCA(ctx context.Context, server *url.URL, tok token) ([]byte, *x509.Cer
 		return nil, nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, nil, statusError("GET "+caCertsPath, resp, body)
+		return nil, nil, statusError("GET "+joinprotocol.CACertsPath, resp, body)
 	}
-	pool, err := verifyCA(body, resp.Header.Get(CAHMACHeader), tok)
+	pool, err := verifyCA(body, resp.Header.Get(joinprotocol.CAHMACHeader), tok)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,20 +55,20 @@ func fetchCA(ctx context.Context, server *url.URL, tok token) ([]byte, *x509.Cer
 
 // requestCerts posts the CSRs with the token's secret, over TLS verified
 // with the cluster CA.
-func requestCerts(ctx context.Context, server *url.URL, roots *x509.CertPool, tok token, body nodeRequest) (*nodeResponse, error) {
+func requestCerts(ctx context.Context, server *url.URL, roots *x509.CertPool, tok joinprotocol.Token, body joinprotocol.NodeRequest) (*joinprotocol.NodeResponse, error) {
 	client := httpClient(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
 	defer client.CloseIdleConnections()
 	data, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, server.JoinPath(nodePath).String(), bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, server.JoinPath(joinprotocol.NodePath).String(), bytes.NewReader(data))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	req.SetBasicAuth("node", tok.secret)
+	req.SetBasicAuth(joinprotocol.NodeUser, tok.Secret)
 	resp, respBody, err := do(client, req)
 	if err != nil {
 		return nil, err
@@ -101,9 +77,9 @@ func requestCerts(ctx context.Context, server *url.URL, roots *x509.CertPool, to
 		return nil, errors.New("the server refused the join token (check --token)")
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, statusError("POST "+nodePath, resp, respBody)
+		return nil, statusError("POST "+joinprotocol.NodePath, resp, respBody)
 	}
-	var out nodeResponse
+	var out joinprotocol.NodeResponse
 	if err := json.Unmarshal(respBody, &out); err != nil {
 		return nil, fmt.Errorf("decode the server's join answer: %w", err)
 	}

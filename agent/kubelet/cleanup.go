@@ -11,6 +11,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"kite/agent/kubelet/crilabels"
 )
 
 // cleanupPod removes everything a stopped pod left: sandboxes with their
@@ -192,11 +194,11 @@ func (k *Kubelet) collectOrphans(ctx context.Context) {
 	}
 	orphans := map[types.UID]podRef{}
 	note := func(labels map[string]string) {
-		uid := types.UID(labels[labelPodUID])
+		uid := types.UID(labels[crilabels.PodUID])
 		if uid == "" || k.isKnownPod(uid) {
 			return
 		}
-		orphans[uid] = podRef{UID: uid, Namespace: labels[labelPodNamespace], Name: labels[labelPodName]}
+		orphans[uid] = podRef{UID: uid, Namespace: labels[crilabels.PodNamespace], Name: labels[crilabels.PodName]}
 	}
 	for _, s := range sandboxes {
 		note(s.Labels)
@@ -235,12 +237,12 @@ func (k *Kubelet) isKnownPod(uid types.UID) bool {
 func runtimePodOf(uid types.UID, sandboxes []*runtimeapi.PodSandbox, containers []*runtimeapi.Container) *runtimePod {
 	rp := &runtimePod{}
 	for _, s := range sandboxes {
-		if types.UID(s.Labels[labelPodUID]) == uid {
+		if types.UID(s.Labels[crilabels.PodUID]) == uid {
 			rp.Sandboxes = append(rp.Sandboxes, &runtimeSandbox{ID: s.Id, Ready: s.State == runtimeapi.PodSandboxState_SANDBOX_READY})
 		}
 	}
 	for _, c := range containers {
-		if types.UID(c.Labels[labelPodUID]) == uid {
+		if types.UID(c.Labels[crilabels.PodUID]) == uid {
 			rp.Containers = append(rp.Containers, runtimeContainerFrom(c, nil))
 		}
 	}

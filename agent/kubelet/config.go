@@ -8,11 +8,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-)
 
-// DefaultSandboxImage is the pause image kite builds and imports itself; it
-// is never pulled and never garbage collected.
-const DefaultSandboxImage = "kite.local/pause:3.10"
+	"kite/agent/runtime/pause"
+)
 
 // Config is everything the kubelet needs from the agent that runs it.
 type Config struct {
@@ -46,7 +44,8 @@ type Config struct {
 	// Recorder receives the pod events; nil records through Client.
 	Recorder EventRecorder
 
-	// SandboxImage is protected from image garbage collection.
+	// SandboxImage is protected from image garbage collection. Empty means
+	// pause.Image, which kite builds and imports itself and never pulls.
 	SandboxImage string
 	// ImageGCHighThresholdPercent starts image garbage collection when the
 	// image filesystem is fuller than this; it frees down to
@@ -77,7 +76,7 @@ func (c *Config) setDefaults() error {
 		c.ClusterDomain = "cluster.local"
 	}
 	if c.SandboxImage == "" {
-		c.SandboxImage = DefaultSandboxImage
+		c.SandboxImage = pause.Image
 	}
 	if c.ImageGCHighThresholdPercent == 0 {
 		c.ImageGCHighThresholdPercent = 85

@@ -13,6 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/kubernetes/third_party/forked/golang/expansion"
 
+	"kite/agent/kubelet/crilabels"
 	"kite/agent/kubelet/envvars"
 	"kite/agent/kubelet/volume"
 )
@@ -88,22 +89,22 @@ func expandCommand(c *v1.Container, env []*runtimeapi.KeyValue) (cmd, args []str
 // containerLabels identify the container for the kubelet and tools.
 func containerLabels(pod *v1.Pod, c *v1.Container) map[string]string {
 	return map[string]string{
-		labelPodName:       pod.Name,
-		labelPodNamespace:  pod.Namespace,
-		labelPodUID:        string(pod.UID),
-		labelContainerName: c.Name,
+		crilabels.PodName:       pod.Name,
+		crilabels.PodNamespace:  pod.Namespace,
+		crilabels.PodUID:        string(pod.UID),
+		crilabels.ContainerName: c.Name,
 	}
 }
 
 func containerAnnotations(pod *v1.Pod, c *v1.Container, restartCount int) map[string]string {
 	a := map[string]string{
-		annotationContainerHash:     containerHash(c),
-		annotationRestartCount:      strconv.Itoa(restartCount),
-		annotationTerminationPath:   terminationMessagePath(c),
-		annotationTerminationPolicy: string(terminationMessagePolicy(c)),
+		crilabels.ContainerHashAnnotation:            containerHash(c),
+		crilabels.RestartCountAnnotation:             strconv.Itoa(restartCount),
+		crilabels.TerminationMessagePathAnnotation:   terminationMessagePath(c),
+		crilabels.TerminationMessagePolicyAnnotation: string(terminationMessagePolicy(c)),
 	}
 	if pod.Spec.TerminationGracePeriodSeconds != nil {
-		a[annotationPodTerminationGrace] = strconv.FormatInt(*pod.Spec.TerminationGracePeriodSeconds, 10)
+		a[crilabels.PodTerminationGracePeriodAnnotation] = strconv.FormatInt(*pod.Spec.TerminationGracePeriodSeconds, 10)
 	}
 	return a
 }

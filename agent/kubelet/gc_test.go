@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"kite/agent/kubelet/crilabels"
 )
 
 func TestImagesToRemove(t *testing.T) {
@@ -20,8 +22,10 @@ func TestImagesToRemove(t *testing.T) {
 		{Id: "sha256:older", Size: 300},
 		{Id: "sha256:new", Size: 300},
 		{Id: "sha256:pinned", Pinned: true, Size: 1000},
+		{Id: "sha256:just-imported", Size: 5000},
 	}
 	inUse := map[string]bool{"busybox:1.36": true}
+	young := map[string]bool{"sha256:just-imported": true}
 	lastUsed := map[string]time.Time{
 		"sha256:old": t0.Add(2 * time.Hour), "sha256:older": t0.Add(time.Hour), "sha256:new": t0.Add(3 * time.Hour),
 	}
@@ -35,7 +39,7 @@ func TestImagesToRemove(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var got []string
-		for _, img := range imagesToRemove(images, inUse, lastUsed, "kite.local/pause:3.10", tt.toFree) {
+		for _, img := range imagesToRemove(images, inUse, young, lastUsed, "kite.local/pause:3.10", tt.toFree) {
 			got = append(got, img.Id)
 		}
 		if !reflect.DeepEqual(got, tt.want) {
@@ -46,18 +50,18 @@ func TestImagesToRemove(t *testing.T) {
 
 func TestChangedPods(t *testing.T) {
 	prev := fingerprints(
-		[]*runtimeapi.PodSandbox{{Id: "s1", State: runtimeapi.PodSandboxState_SANDBOX_READY, Labels: map[string]string{labelPodUID: "a"}}},
+		[]*runtimeapi.PodSandbox{{Id: "s1", State: runtimeapi.PodSandboxState_SANDBOX_READY, Labels: map[string]string{crilabels.PodUID: "a"}}},
 		[]*runtimeapi.Container{
-			{Id: "c1", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: map[string]string{labelPodUID: "a"}},
-			{Id: "c2", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: map[string]string{labelPodUID: "b"}},
-			{Id: "c3", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: map[string]string{labelPodUID: "c"}},
+			{Id: "c1", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: map[string]string{crilabels.PodUID: "a"}},
+			{Id: "c2", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: map[string]string{crilabels.PodUID: "b"}},
+			{Id: "c3", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: map[string]string{crilabels.PodUID: "c"}},
 		})
 	cur := fingerprints(
-		[]*runtimeapi.PodSandbox{{Id: "s1", State: runtimeapi.PodSandboxState_SANDBOX_READY, Labels: map[string]string{labelPodUID: "a"}}},
+		[]*runtimeapi.PodSandbox{{Id: "s1", State: runtimeapi.PodSandboxState_SANDBOX_READY, Labels: map[string]string{crilabels.PodUID: "a"}}},
 		[]*runtimeapi.Container{
-			{Id: "c1", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: map[string]string{labelPodUID: "a"}},
-			{Id: "c2", State: runtimeapi.ContainerState_CONTAINER_EXITED, Labels: map[string]string{labelPodUID: "b"}},
-			{Id: "c4", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: map[string]string{labelPodUID: "d"}},
+			{Id: "c1", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: map[string]string{crilabels.PodUID: "a"}},
+			{Id: "c2", State: runtimeapi.ContainerState_CONTAINER_EXITED, Labels: map[string]string{crilabels.PodUID: "b"}},
+			{Id: "c4", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: map[string]string{crilabels.PodUID: "d"}},
 			{Id: "x", State: runtimeapi.ContainerState_CONTAINER_RUNNING},
 		})
 	got := map[types.UID]bool{}

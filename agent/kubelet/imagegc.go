@@ -14,17 +14,23 @@ import (
 // imageGCPeriod is how often the image filesystem is checked.
 const imageGCPeriod = 5 * time.Minute
 
+// imageMinimumGCAge protects images seen for the first time less than this
+// ago (upstream's ImageMinimumGCAge): an image just imported or pulled is
+// about to be used, even if no container uses it yet.
+const imageMinimumGCAge = 2 * time.Minute
+
 // imageGC frees the image filesystem when it runs full: unused images go,
 // least recently used first, never the sandbox image or pinned ones.
 type imageGC struct {
 	k *Kubelet
 
-	mu       sync.Mutex
-	lastUsed map[string]time.Time // image ID -> last seen in use (or first seen)
+	mu        sync.Mutex
+	lastUsed  map[string]time.Time // image ID -> last seen in use (or first seen)
+	firstSeen map[string]time.Time // image ID -> first seen by this kubelet
 }
 
 func newImageGC(k *Kubelet) *imageGC {
-	return &imageGC{k: k, lastUsed: map[string]time.Time{}}
+	return &imageGC{k: k, lastUsed: map[string]time.Time{}, firstSeen: map[string]time.Time{}}
 }
 
 func (g *imageGC) loop(ctx context.Context) {
@@ -63,6 +69,9 @@ func (g *imageGC) collect(ctx context.Context) error {
 	present := map[string]bool{}
 	for _, img := range images {
 		present[img.Id] = true
+		if _, seen := g.firstSeen[img.Id]; !seen {
+			g.firstSeen[img.Id] = now
+		}
 		if _, seen := g.lastUsed[img.Id]; !seen || imageInUse(img, inUse) {
 			g.lastUsed[img.Id] = now
 		}
@@ -70,11 +79,18 @@ func (g *imageGC) collect(ctx context.Context) error {
 	for id := range g.lastUsed {
 		if !present[id] {
 			delete(g.lastUsed, id)
+			delete(g.firstSeen, id)
 		}
 	}
 	lastUsed := make(map[string]time.Time, len(g.lastUsed))
 	for id, t := range g.lastUsed {
 		lastUsed[id] = t
+	}
+	young := map[string]bool{}
+	for id, t := range g.firstSeen {
+		if now.Sub(t) < imageMinimumGCAge {
+			young[id] = true
+		}
 	}
 	g.mu.Unlock()
 
@@ -86,7 +102,7 @@ func (g *imageGC) collect(ctx context.Context) error {
 		return nil
 	}
 	toFree := used - capacity*uint64(g.k.cfg.ImageGCLowThresholdPercent)/100
-	victims := imagesToRemove(images, inUse, lastUsed, g.k.cfg.SandboxImage, toFree)
+	victims := imagesToRemove(images, inUse, young, lastUsed, g.k.cfg.SandboxImage, toFree)
 	g.k.log.Info("image filesystem above threshold, removing unused images",
 		"usedPercent", used*100/capacity, "bytesToFree", toFree, "images", len(victims))
 	var freed uint64
@@ -143,11 +159,11 @@ func imageInUse(img *runtimeapi.Image, inUse map[string]bool) bool {
 
 // imagesToRemove picks unused, unpinned images other than the sandbox
 // image, least recently used first, until their sizes add up to toFree.
-func imagesToRemove(images []*runtimeapi.Image, inUse map[string]bool, lastUsed map[string]time.Time,
+func imagesToRemove(images []*runtimeapi.Image, inUse, young map[string]bool, lastUsed map[string]time.Time,
 	sandboxImage string, toFree uint64) []*runtimeapi.Image {
 	var candidates []*runtimeapi.Image
 	for _, img := range images {
-		if img.Pinned || imageInUse(img, inUse) || hasTag(img, sandboxImage) {
+		if img.Pinned || imageInUse(img, inUse) || young[img.Id] || hasTag(img, sandboxImage) {
 			continue
 		}
 		candidates = append(candidates, img)

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"kite/agent/kubelet/crilabels"
 	"kite/agent/runtime"
 	"kite/server/servertest"
 	"kite/test/images"
@@ -148,7 +149,7 @@ func removeAllSandboxes(t *testing.T, rs interface {
 	for _, sb := range sbs {
 		_ = rs.StopPodSandbox(ctx, sb.Id)
 		_ = rs.RemovePodSandbox(ctx, sb.Id)
-		if uid := sb.Labels[labelPodUID]; uid != "" {
+		if uid := sb.Labels[crilabels.PodUID]; uid != "" {
 			removePodCgroups("/sys/fs/cgroup", types.UID(uid))
 		}
 	}
@@ -242,7 +243,7 @@ func (e *kubeletEnv) create(t *testing.T, pod *v1.Pod) *v1.Pod {
 // sandboxesOf counts the runtime's sandboxes of a pod UID.
 func (e *kubeletEnv) sandboxesOf(t *testing.T, uid string) int {
 	sbs, err := e.rt.RuntimeService().ListPodSandbox(context.Background(),
-		&runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{labelPodUID: uid}})
+		&runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{crilabels.PodUID: uid}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +330,7 @@ func TestKubeletRunsPods(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			cs, err := e.rt.RuntimeService().ListContainers(context.Background(),
-				&runtimeapi.ContainerFilter{LabelSelector: map[string]string{labelPodUID: string(created.UID)}})
+				&runtimeapi.ContainerFilter{LabelSelector: map[string]string{crilabels.PodUID: string(created.UID)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -367,7 +368,7 @@ func TestKubeletRunsPods(t *testing.T) {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			sbs, err := e.rt.RuntimeService().ListPodSandbox(context.Background(), &runtimeapi.PodSandboxFilter{
-				LabelSelector: map[string]string{labelPodUID: string(created.UID)},
+				LabelSelector: map[string]string{crilabels.PodUID: string(created.UID)},
 				State:         &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY},
 			})
 			if err != nil {

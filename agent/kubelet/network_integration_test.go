@@ -13,6 +13,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"kite/agent/kubelet/crilabels"
 )
 
 // Pod network of the test: a bridge and subnet of its own, no gateway and
@@ -104,7 +106,7 @@ func TestKubeletPodNetwork(t *testing.T) {
 	}
 	// The container is in the pod's cgroup with its memory limit.
 	sbs, err := e.rt.RuntimeService().ListPodSandbox(context.Background(),
-		&runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{labelPodUID: string(created.UID)}})
+		&runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{crilabels.PodUID: string(created.UID)}})
 	if err != nil || len(sbs) != 1 {
 		t.Fatalf("sandboxes = %v, %v", sbs, err)
 	}

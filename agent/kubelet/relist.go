@@ -8,6 +8,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"kite/agent/kubelet/crilabels"
 )
 
 // relistPeriod is how often the runtime is listed to notice container
@@ -61,11 +63,11 @@ func (k *Kubelet) relist(ctx context.Context) (map[types.UID]string, error) {
 func fingerprints(sandboxes []*runtimeapi.PodSandbox, containers []*runtimeapi.Container) map[types.UID]string {
 	parts := map[types.UID][]string{}
 	for _, s := range sandboxes {
-		uid := types.UID(s.Labels[labelPodUID])
+		uid := types.UID(s.Labels[crilabels.PodUID])
 		parts[uid] = append(parts[uid], "s:"+s.Id+":"+s.State.String())
 	}
 	for _, c := range containers {
-		uid := types.UID(c.Labels[labelPodUID])
+		uid := types.UID(c.Labels[crilabels.PodUID])
 		parts[uid] = append(parts[uid], "c:"+c.Id+":"+c.State.String())
 	}
 	out := make(map[types.UID]string, len(parts))

@@ -9,21 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-)
 
-// CRI labels and annotations, named as the upstream kubelet names them so
-// crictl and other tools read kite's containers the same way.
-const (
-	labelPodName       = "io.kubernetes.pod.name"
-	labelPodNamespace  = "io.kubernetes.pod.namespace"
-	labelPodUID        = "io.kubernetes.pod.uid"
-	labelContainerName = "io.kubernetes.container.name"
-
-	annotationContainerHash       = "io.kubernetes.container.hash"
-	annotationRestartCount        = "io.kubernetes.container.restartCount"
-	annotationTerminationPath     = "io.kubernetes.container.terminationMessagePath"
-	annotationTerminationPolicy   = "io.kubernetes.container.terminationMessagePolicy"
-	annotationPodTerminationGrace = "io.kubernetes.pod.terminationGracePeriod"
+	"kite/agent/kubelet/crilabels"
 )
 
 // runtimeContainer is one container instance as the runtime reports it.
@@ -116,7 +103,7 @@ func (p *runtimePod) nextRestartCount(name string) int {
 
 // readRuntimePod asks the runtime for every sandbox and container of a pod.
 func (k *Kubelet) readRuntimePod(ctx context.Context, uid types.UID) (*runtimePod, error) {
-	selector := map[string]string{labelPodUID: string(uid)}
+	selector := map[string]string{crilabels.PodUID: string(uid)}
 	sandboxes, err := k.cfg.Runtime.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: selector})
 	if err != nil {
 		return nil, fmt.Errorf("list sandboxes of pod %s: %w", uid, err)
@@ -153,13 +140,13 @@ func runtimeContainerFrom(c *runtimeapi.Container, st *runtimeapi.ContainerStatu
 		ID:        c.Id,
 		Name:      c.GetMetadata().GetName(),
 		SandboxID: c.PodSandboxId,
-		Hash:      c.Annotations[annotationContainerHash],
+		Hash:      c.Annotations[crilabels.ContainerHashAnnotation],
 		State:     c.State,
 		CreatedAt: time.Unix(0, c.CreatedAt),
 		Image:     c.GetImage().GetImage(),
 		ImageRef:  c.ImageRef,
 	}
-	if n, err := strconv.Atoi(c.Annotations[annotationRestartCount]); err == nil {
+	if n, err := strconv.Atoi(c.Annotations[crilabels.RestartCountAnnotation]); err == nil {
 		rc.RestartCount = n
 	} else {
 		rc.RestartCount = int(c.GetMetadata().GetAttempt())

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"kite/agent/kubelet/crilabels"
 	"kite/agent/kubelet/dnsconfig"
 )
 
@@ -80,9 +81,9 @@ func podLabels(pod *v1.Pod) map[string]string {
 	for k, v := range pod.Labels {
 		labels[k] = v
 	}
-	labels[labelPodName] = pod.Name
-	labels[labelPodNamespace] = pod.Namespace
-	labels[labelPodUID] = string(pod.UID)
+	labels[crilabels.PodName] = pod.Name
+	labels[crilabels.PodNamespace] = pod.Namespace
+	labels[crilabels.PodUID] = string(pod.UID)
 	return labels
 }
 

@@ -5,6 +5,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"kite/agent/kubelet/crilabels"
 )
 
 func TestSandboxHostname(t *testing.T) {
@@ -62,7 +64,7 @@ func TestPortMappingsAndLabels(t *testing.T) {
 		t.Errorf("port mappings = %v", pm)
 	}
 	labels := podLabels(pod)
-	if labels["app"] != "web" || labels[labelPodUID] != "uid-1" || labels[labelPodName] != "web" || labels[labelPodNamespace] != "default" {
+	if labels["app"] != "web" || labels[crilabels.PodUID] != "uid-1" || labels[crilabels.PodName] != "web" || labels[crilabels.PodNamespace] != "default" {
 		t.Errorf("labels = %v", labels)
 	}
 	if len(pod.Labels) != 1 {

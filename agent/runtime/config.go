@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"kite/agent/cni"
 	"kite/agent/runtime/pause"
 )
 
@@ -29,11 +30,6 @@ const maxSocketPath = 107
 // from, in k3s's registries.yaml format.
 const DefaultRegistriesFile = "/etc/kite/registries.yaml"
 
-// DefaultCNIBinDirs are searched for CNI plugins in order: Debian's
-// containernetworking-plugins package installs into /usr/lib/cni, upstream
-// tarballs into /opt/cni/bin.
-var DefaultCNIBinDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
-
 // Config says how to run the container runtime.
 type Config struct {
 	// DataDir is kite's data directory (/var/lib/kite); containerd keeps
@@ -47,7 +43,7 @@ type Config struct {
 	RegistriesFile string
 	// CNIConfDir and CNIBinDirs tell containerd's CRI plugin where the pod
 	// network configuration and the plugins are. Empty means
-	// <DataDir>/agent/etc/cni/net.d and DefaultCNIBinDirs.
+	// <DataDir>/agent/etc/cni/net.d and cni.PluginDirs.
 	CNIConfDir string
 	CNIBinDirs []string
 	// Executable is the kite binary run as `containerd` and as the runc
@@ -135,7 +131,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.CNIConfDir = filepath.Join(dataDir, "agent", "etc", "cni", "net.d")
 	}
 	if len(c.CNIBinDirs) == 0 {
-		c.CNIBinDirs = DefaultCNIBinDirs
+		c.CNIBinDirs = cni.PluginDirs
 	}
 	if c.Executable == "" {
 		exe, err := os.Executable()

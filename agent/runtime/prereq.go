@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"kite/agent/cni"
 )
 
 // Check is one thing a node needs from its host.
@@ -99,7 +101,7 @@ func realHost() host {
 		cgroupRoot: "/sys/fs/cgroup",
 		sysModule:  "/sys/module",
 		modulesDir: "/lib/modules",
-		cniBinDirs: DefaultCNIBinDirs,
+		cniBinDirs: cni.PluginDirs,
 	}
 }
 

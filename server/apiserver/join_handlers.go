@@ -8,22 +8,16 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"kite/internal/joinprotocol"
 	"kite/server/auth"
 )
 
-// The join endpoints, served without client certificates: the joining
-// node has none yet and proves itself with the cluster token instead.
-const (
-	caCertsPath  = "/cacerts"
-	nodeJoinPath = "/v1-kite/node"
-	// caHMACHeader carries the HMAC of the CA bundle keyed with the
-	// token secret, so a node with a bare-secret token can trust it.
-	caHMACHeader = "Kite-CA-HMAC"
-	// joinUser is the Basic auth user name joining nodes give.
-	joinUser = "node"
-)
-
-func isJoinPath(path string) bool { return path == caCertsPath || path == nodeJoinPath }
+// isJoinPath says whether path is a join endpoint, served without client
+// certificates: the joining node has none yet and proves itself with the
+// cluster token instead.
+func isJoinPath(path string) bool {
+	return path == joinprotocol.CACertsPath || path == joinprotocol.NodePath
+}
 
 // serveJoin answers /cacerts and /v1-kite/node.
 func (s *Server) serveJoin(w http.ResponseWriter, r *http.Request) {
@@ -33,15 +27,15 @@ func (s *Server) serveJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.URL.Path {
-	case caCertsPath:
+	case joinprotocol.CACertsPath:
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			writeError(w, r, apierrors.NewMethodNotSupported(schema.GroupResource{Resource: "cacerts"}, r.Method))
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-pem-file")
-		w.Header().Set(caHMACHeader, j.CAHMAC())
+		w.Header().Set(joinprotocol.CAHMACHeader, j.CAHMAC())
 		_, _ = w.Write(j.CAPEM())
-	case nodeJoinPath:
+	case joinprotocol.NodePath:
 		if r.Method != http.MethodPost {
 			writeError(w, r, apierrors.NewMethodNotSupported(schema.GroupResource{Resource: "node"}, r.Method))
 			return
@@ -55,7 +49,7 @@ func (s *Server) joinNode(w http.ResponseWriter, r *http.Request, j *auth.NodeJo
 	// Both checks run whatever the first says, so the time taken tells
 	// nothing about the secret.
 	secretOK := j.Authorized(secret)
-	if !ok || user != joinUser || !secretOK {
+	if !ok || user != joinprotocol.NodeUser || !secretOK {
 		slog.Warn("join refused: invalid token", "component", "apiserver", "remote", r.RemoteAddr)
 		writeError(w, r, apierrors.NewUnauthorized("invalid join token"))
 		return
@@ -65,7 +59,7 @@ func (s *Server) joinNode(w http.ResponseWriter, r *http.Request, j *auth.NodeJo
 		writeError(w, r, err)
 		return
 	}
-	var req auth.JoinRequest
+	var req joinprotocol.NodeRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		writeError(w, r, apierrors.NewBadRequest("decoding the join request: "+err.Error()))
 		return

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"kite/internal/joinprotocol"
 	"kite/server/auth"
 )
 
@@ -59,7 +60,7 @@ func newCSR(t *testing.T, cn string, dns []string, ips []net.IP) (csrPEM, keyPEM
 }
 
 // postJoin sends a join request with the Basic auth user and secret.
-func postJoin(t *testing.T, e *env, user, secret string, req auth.JoinRequest) (int, []byte) {
+func postJoin(t *testing.T, e *env, user, secret string, req joinprotocol.NodeRequest) (int, []byte) {
 	t.Helper()
 	body, _ := json.Marshal(req)
 	r, err := http.NewRequestWithContext(ctx(t), http.MethodPost, e.s.Config.Host+"/v1-kite/node", bytes.NewReader(body))
@@ -81,7 +82,7 @@ func postJoin(t *testing.T, e *env, user, secret string, req auth.JoinRequest) (
 
 func joinSecret(t *testing.T, e *env) string {
 	t.Helper()
-	tok, err := auth.ParseToken(e.s.Running.Token)
+	tok, err := joinprotocol.ParseToken(e.s.Running.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,13 +95,13 @@ func joinNode(t *testing.T, e *env, name string) *rest.Config {
 	t.Helper()
 	clientCSR, clientKey := newCSR(t, auth.NodeUserPrefix+name, nil, nil)
 	servingCSR, _ := newCSR(t, auth.NodeUserPrefix+name, []string{name}, []net.IP{net.ParseIP("10.0.0.5")})
-	code, body := postJoin(t, e, "node", joinSecret(t, e), auth.JoinRequest{
+	code, body := postJoin(t, e, "node", joinSecret(t, e), joinprotocol.NodeRequest{
 		NodeName: name, NodeIPs: []string{"10.0.0.5"}, ClientCSR: string(clientCSR), ServingCSR: string(servingCSR),
 	})
 	if code != http.StatusOK {
 		t.Fatalf("joining %s: HTTP %d: %s", name, code, body)
 	}
-	var resp auth.JoinResponse
+	var resp joinprotocol.NodeResponse
 	if err := json.Unmarshal(body, &resp); err != nil {
 		t.Fatal(err)
 	}
@@ -127,15 +128,15 @@ func TestIntegrationJoin(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, caPEM) {
 			t.Fatalf("GET /cacerts: %d %q, want the CA bundle", resp.StatusCode, body)
 		}
-		if got := resp.Header.Get("Kite-CA-HMAC"); got != auth.CAHMAC(secret, body) {
+		if got := resp.Header.Get("Kite-CA-HMAC"); got != joinprotocol.CAHMAC(secret, body) {
 			t.Fatalf("Kite-CA-HMAC %q, want the HMAC of the body keyed with the secret", got)
 		}
 		stored, err := os.ReadFile(filepath.Join(e.s.DataDir, "server", "token"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := auth.ParseToken(string(stored))
-		if err != nil || strings.TrimSpace(string(stored)) != e.s.Running.Token || tok.CAHash != auth.CAHash(body) {
+		tok, err := joinprotocol.ParseToken(strings.TrimSpace(string(stored)))
+		if err != nil || strings.TrimSpace(string(stored)) != e.s.Running.Token || tok.CAHash != joinprotocol.CAHash(body) {
 			t.Fatalf("stored token %q (%v) does not pin the served CA", stored, err)
 		}
 	})
@@ -143,7 +144,7 @@ func TestIntegrationJoin(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
 		clientCSR, _ := newCSR(t, "system:node:intruder", nil, nil)
 		servingCSR, _ := newCSR(t, "system:node:intruder", []string{"intruder"}, nil)
-		req := auth.JoinRequest{NodeName: "intruder", ClientCSR: string(clientCSR), ServingCSR: string(servingCSR)}
+		req := joinprotocol.NodeRequest{NodeName: "intruder", ClientCSR: string(clientCSR), ServingCSR: string(servingCSR)}
 		for _, c := range []struct{ user, secret string }{{"node", "wrong"}, {"node", ""}, {"", ""}, {"admin", secret}, {"node", secret + "x"}} {
 			code, body := postJoin(t, e, c.user, c.secret, req)
 			var st metav1.Status

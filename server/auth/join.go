@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"kite/internal/joinprotocol"
 )
 
 // Node identity, as upstream's node authorizer and kubelets expect it.
@@ -26,26 +28,6 @@ const (
 	NodeUserPrefix = "system:node:"
 	NodesGroup     = "system:nodes"
 )
-
-// JoinRequest is the body of POST /v1-kite/node.
-type JoinRequest struct {
-	NodeName   string   `json:"nodeName"`
-	NodeIPs    []string `json:"nodeIPs"`
-	Hostnames  []string `json:"hostnames"`
-	ClientCSR  string   `json:"clientCSR"`
-	ServingCSR string   `json:"servingCSR"`
-}
-
-// JoinResponse is what a joining node gets back.
-type JoinResponse struct {
-	ClientCert    string `json:"clientCert"`
-	ServingCert   string `json:"servingCert"`
-	CACert        string `json:"caCert"`
-	ClusterCIDR   string `json:"clusterCIDR"`
-	ServiceCIDR   string `json:"serviceCIDR"`
-	ClusterDNS    string `json:"clusterDNS"`
-	ClusterDomain string `json:"clusterDomain"`
-}
 
 // ClusterNetwork is the part of the cluster's configuration a node needs.
 type ClusterNetwork struct {
@@ -68,7 +50,7 @@ func invalidJoin(format string, args ...any) error {
 // NodeJoiner admits nodes that know the cluster secret: it serves the CA
 // and signs their client and serving certificates.
 type NodeJoiner struct {
-	token   Token
+	token   joinprotocol.Token
 	caPEM   []byte
 	ca      *x509.Certificate
 	caKey   crypto.Signer
@@ -78,7 +60,7 @@ type NodeJoiner struct {
 
 // NewNodeJoiner returns a joiner for the cluster of pki, whose join secret
 // is token's.
-func NewNodeJoiner(pki *PKI, token Token, network ClusterNetwork) (*NodeJoiner, error) {
+func NewNodeJoiner(pki *PKI, token joinprotocol.Token, network ClusterNetwork) (*NodeJoiner, error) {
 	caPEM, err := os.ReadFile(pki.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("reading the cluster CA: %w", err)
@@ -90,7 +72,7 @@ func NewNodeJoiner(pki *PKI, token Token, network ClusterNetwork) (*NodeJoiner, 
 func (j *NodeJoiner) CAPEM() []byte { return j.caPEM }
 
 // CAHMAC is the HMAC of the CA bundle keyed with the join secret.
-func (j *NodeJoiner) CAHMAC() string { return CAHMAC(j.token.Secret, j.caPEM) }
+func (j *NodeJoiner) CAHMAC() string { return joinprotocol.CAHMAC(j.token.Secret, j.caPEM) }
 
 // Authorized reports, in constant time, whether secret is the join secret.
 func (j *NodeJoiner) Authorized(secret string) bool { return j.token.SecretMatches(secret) }
@@ -98,7 +80,7 @@ func (j *NodeJoiner) Authorized(secret string) bool { return j.token.SecretMatch
 // Join checks req and signs its certificates: the client certificate
 // names the user system:node:<name> in group system:nodes, the serving
 // certificate holds the node's name, host names and addresses.
-func (j *NodeJoiner) Join(req JoinRequest) (*JoinResponse, error) {
+func (j *NodeJoiner) Join(req joinprotocol.NodeRequest) (*joinprotocol.NodeResponse, error) {
 	if msgs := validation.IsDNS1123Subdomain(req.NodeName); len(msgs) > 0 {
 		return nil, invalidJoin("nodeName %q is not a valid node name: %s", req.NodeName, strings.Join(msgs, ", "))
 	}
@@ -171,7 +153,7 @@ func (j *NodeJoiner) Join(req JoinRequest) (*JoinResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &JoinResponse{
+	return &joinprotocol.NodeResponse{
 		ClientCert:    string(clientPEM),
 		ServingCert:   string(servingPEM),
 		CACert:        string(j.caPEM),

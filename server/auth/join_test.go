@@ -14,12 +14,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"kite/internal/joinprotocol"
 )
 
 func newJoiner(t *testing.T) *NodeJoiner {
 	t.Helper()
 	p := mustEnsure(t, testOptions(t.TempDir()))
-	j, err := NewNodeJoiner(p, Token{Secret: "s3cret"}, ClusterNetwork{ClusterCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", ClusterDNS: "10.43.0.10", ClusterDomain: "cluster.local"})
+	j, err := NewNodeJoiner(p, joinprotocol.Token{Secret: "s3cret"}, ClusterNetwork{ClusterCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", ClusterDNS: "10.43.0.10", ClusterDomain: "cluster.local"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +55,8 @@ func parsePEMCert(t *testing.T, s string) *x509.Certificate {
 	return c
 }
 
-func validJoin(t *testing.T) JoinRequest {
-	return JoinRequest{
+func validJoin(t *testing.T) joinprotocol.NodeRequest {
+	return joinprotocol.NodeRequest{
 		NodeName:   "worker-1",
 		NodeIPs:    []string{"10.0.0.5"},
 		Hostnames:  []string{"worker-1.example.com"},
@@ -107,32 +109,32 @@ func TestJoinRefusesBadRequests(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		change func(*JoinRequest)
+		change func(*joinprotocol.NodeRequest)
 		want   string
 	}{
-		{"bad node name", func(r *JoinRequest) { r.NodeName = "Worker_1" }, "not a valid node name"},
-		{"bad IP", func(r *JoinRequest) { r.NodeIPs = []string{"10.0.0.300"} }, "not an IP address"},
-		{"bad host name", func(r *JoinRequest) { r.Hostnames = []string{"a b"} }, "not a valid host name"},
-		{"client CSR of another node", func(r *JoinRequest) {
+		{"bad node name", func(r *joinprotocol.NodeRequest) { r.NodeName = "Worker_1" }, "not a valid node name"},
+		{"bad IP", func(r *joinprotocol.NodeRequest) { r.NodeIPs = []string{"10.0.0.300"} }, "not an IP address"},
+		{"bad host name", func(r *joinprotocol.NodeRequest) { r.Hostnames = []string{"a b"} }, "not a valid host name"},
+		{"client CSR of another node", func(r *joinprotocol.NodeRequest) {
 			r.ClientCSR = csrPEM(t, ecKey(t), pkix.Name{CommonName: "system:node:worker-2"}, nil, nil)
 		}, `common name must be "system:node:worker-1"`},
-		{"client CSR asking for admin", func(r *JoinRequest) {
+		{"client CSR asking for admin", func(r *joinprotocol.NodeRequest) {
 			r.ClientCSR = csrPEM(t, ecKey(t), pkix.Name{CommonName: "system:node:worker-1", Organization: []string{"system:masters"}}, nil, nil)
 		}, "organization may only be"},
-		{"client CSR with SANs", func(r *JoinRequest) {
+		{"client CSR with SANs", func(r *joinprotocol.NodeRequest) {
 			r.ClientCSR = csrPEM(t, ecKey(t), pkix.Name{CommonName: "system:node:worker-1"}, []string{"worker-1"}, nil)
 		}, "may not ask for subject alternative names"},
-		{"serving CSR for a foreign name", func(r *JoinRequest) {
+		{"serving CSR for a foreign name", func(r *joinprotocol.NodeRequest) {
 			r.ServingCSR = csrPEM(t, ecKey(t), pkix.Name{CommonName: "system:node:worker-1"}, []string{"kubernetes.default.svc"}, nil)
 		}, `DNS name "kubernetes.default.svc"`},
-		{"serving CSR for a foreign IP", func(r *JoinRequest) {
+		{"serving CSR for a foreign IP", func(r *joinprotocol.NodeRequest) {
 			r.ServingCSR = csrPEM(t, ecKey(t), pkix.Name{CommonName: "system:node:worker-1"}, nil, []net.IP{net.ParseIP("10.43.0.1")})
 		}, "IP address 10.43.0.1"},
-		{"weak RSA key", func(r *JoinRequest) {
+		{"weak RSA key", func(r *joinprotocol.NodeRequest) {
 			r.ClientCSR = csrPEM(t, rsaSmall, pkix.Name{CommonName: "system:node:worker-1"}, nil, nil)
 		}, "at least 2048 bits"},
-		{"not PEM", func(r *JoinRequest) { r.ServingCSR = "hello" }, "not a PEM CERTIFICATE REQUEST"},
-		{"tampered CSR", func(r *JoinRequest) {
+		{"not PEM", func(r *joinprotocol.NodeRequest) { r.ServingCSR = "hello" }, "not a PEM CERTIFICATE REQUEST"},
+		{"tampered CSR", func(r *joinprotocol.NodeRequest) {
 			block, _ := pem.Decode([]byte(r.ClientCSR))
 			block.Bytes[len(block.Bytes)-5] ^= 0xff
 			r.ClientCSR = string(pem.EncodeToMemory(block))
@@ -156,7 +158,7 @@ func TestJoinerChecksSecretAndSignsCA(t *testing.T) {
 	if !j.Authorized("s3cret") || j.Authorized("wrong") || j.Authorized("") {
 		t.Fatal("Authorized must accept only the secret")
 	}
-	if j.CAHMAC() != CAHMAC("s3cret", j.CAPEM()) {
+	if j.CAHMAC() != joinprotocol.CAHMAC("s3cret", j.CAPEM()) {
 		t.Fatal("CAHMAC must be keyed with the secret")
 	}
 }

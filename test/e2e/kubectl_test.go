@@ -210,7 +210,7 @@ var sampleKinds = []struct {
 	{"cronjobs", "cj-a", true, []string{"NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"}, []string{"cj-a", "*/5 * * * *", "<none>", "False", "0", "<none>"}},
 	{"statefulsets", "sts-a", true, []string{"NAME", "READY", "AGE"}, []string{"sts-a", "0/1"}},
 	{"daemonsets", "ds-a", true, []string{"NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"}, []string{"ds-a", "*", "*", "0", "*", "0", "<none>"}}, // one pod per (simulated) node, never ready
-	{"persistentvolumeclaims", "pvc-a", true, []string{"NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"}, []string{"pvc-a", "Pending"}},
+	{"persistentvolumeclaims", "pvc-a", true, []string{"NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"}, []string{"pvc-a", "*"}},   // Bound once the persistentvolume controller gets to it
 	{"persistentvolumes", "pv-__SFX__", false, []string{"NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"}, []string{"pv-__SFX__", "1Gi", "RWO", "Retain"}},
 	{"storageclasses", "sc-__SFX__", false, []string{"NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE"}, []string{"sc-__SFX__", "example.test/none", "Delete", "Immediate", "false"}},
 	{"leases", "lease-a", true, []string{"NAME", "HOLDER", "AGE"}, []string{"lease-a", "holder-1"}},

@@ -174,7 +174,7 @@ func (c *nodeCluster) waitNodeReady(t *testing.T, node string) {
 		}
 		return ""
 	})
-	c.k.ok(t, "wait", "--for=condition=Ready", "node/"+node, "--timeout=90s")
+	c.k.ok(t, "wait", "--for=condition=Ready", "node/"+node, "--timeout=55s")
 }
 
 var (

@@ -60,7 +60,8 @@ func applyYAML(t *testing.T, k kubectl, ns, manifest string) {
 // waitPod waits until the pod meets a kubectl wait condition.
 func waitPod(t *testing.T, k kubectl, ns, pod, condition string) {
 	t.Helper()
-	k.ok(t, "-n", ns, "wait", "--for="+condition, "pod/"+pod, "--timeout=90s")
+	// Within kubectl's own 60 s limit in runCmd.
+	k.ok(t, "-n", ns, "wait", "--for="+condition, "pod/"+pod, "--timeout=55s")
 }
 
 // eventually retries check every half second for up to limit; check

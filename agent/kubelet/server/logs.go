@@ -16,6 +16,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"kite/agent/kubelet/crilabels"
 )
 
 const (
@@ -252,11 +254,11 @@ func (s *Server) containerRunning(ctx context.Context, pod *corev1.Pod, containe
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		list, err := s.cfg.Runtime.ListContainers(cctx, &runtimeapi.ContainerFilter{LabelSelector: map[string]string{
-			labelPodUID: string(pod.UID), labelContainerName: container,
+			crilabels.PodUID: string(pod.UID), crilabels.ContainerName: container,
 		}})
 		if err == nil {
 			for _, c := range list {
-				if c.GetAnnotations()[annotationRestartCount] == strconv.Itoa(restart) {
+				if c.GetAnnotations()[crilabels.RestartCountAnnotation] == strconv.Itoa(restart) {
 					return c.GetState() == runtimeapi.ContainerState_CONTAINER_RUNNING || c.GetState() == runtimeapi.ContainerState_CONTAINER_CREATED
 				}
 			}

@@ -12,16 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/proxy"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-)
 
-// The CRI labels and annotations the kubelet puts on sandboxes and
-// containers; they find a pod's containers in the runtime.
-const (
-	labelPodName           = "io.kubernetes.pod.name"
-	labelPodNamespace      = "io.kubernetes.pod.namespace"
-	labelPodUID            = "io.kubernetes.pod.uid"
-	labelContainerName     = "io.kubernetes.container.name"
-	annotationRestartCount = "io.kubernetes.container.restartCount"
+	"kite/agent/kubelet/crilabels"
 )
 
 // streamTarget is what a streaming URL names:
@@ -77,9 +69,9 @@ func parseStreamOptions(q url.Values) (streamOptions, error) {
 
 // podSelector selects a pod's sandboxes or containers by their CRI labels.
 func (t streamTarget) podSelector() map[string]string {
-	sel := map[string]string{labelPodNamespace: t.namespace, labelPodName: t.pod}
+	sel := map[string]string{crilabels.PodNamespace: t.namespace, crilabels.PodName: t.pod}
 	if t.uid != "" {
-		sel[labelPodUID] = t.uid
+		sel[crilabels.PodUID] = t.uid
 	}
 	return sel
 }
@@ -87,7 +79,7 @@ func (t streamTarget) podSelector() map[string]string {
 // findContainer returns the ID of the running container t names.
 func (s *Server) findContainer(ctx context.Context, t streamTarget) (string, error) {
 	sel := t.podSelector()
-	sel[labelContainerName] = t.container
+	sel[crilabels.ContainerName] = t.container
 	list, err := s.cfg.Runtime.ListContainers(ctx, &runtimeapi.ContainerFilter{
 		LabelSelector: sel,
 		State:         &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING},
