@@ -302,7 +302,9 @@ func nodeMemory(kitePID int) string {
 		switch {
 		case len(args) > 1 && args[1] == "containerd" && parentPID(pid) == kitePID:
 			containerd += rssMB(pid)
-		case filepath.Base(args[0]) == "containerd-shim-runc-v2" && strings.Contains(string(cmdline), "kite-bench-node-"):
+		// A shim re-executes kite by its real path, so it is known by
+		// its arguments: the k8s.io namespace and this node's socket.
+		case strings.Contains(string(cmdline), "-namespace\x00k8s.io\x00") && strings.Contains(string(cmdline), "kite-bench-node-"):
 			shims += rssMB(pid)
 			nShims++
 		}
