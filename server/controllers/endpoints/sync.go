@@ -56,10 +56,6 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	// Observed on every sync, written or not, so the next change is
-	// measured from what is published now.
-	triggered := c.triggers.Observe(key, svc, pods)
-
 	want := desiredSubsets(svc, pods)
 	overCapacity := truncate(want)
 	wantLabels := endpointsLabels(svc)
@@ -74,8 +70,12 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		// The cache has not seen this controller's last write yet.
 		return controllers.RetryAfter(staleRetry)
 	}
+	// Published once this sync succeeds, written or not, so the next
+	// change is measured from what is published now.
+	triggered, published := c.triggers.Observe(key, svc, pods)
 	if cur != nil && apiequality.Semantic.DeepEqual(cur.Subsets, want) && maps.Equal(cur.Labels, wantLabels) &&
 		(cur.Annotations[corev1.EndpointsOverCapacity] == overCapacityValue) == overCapacity {
+		published()
 		return nil
 	}
 
@@ -108,6 +108,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 				"Failed to create endpoint for service %v/%v: %v", namespace, name, err)
 			return fmt.Errorf("creating endpoints: %w", err)
 		}
+		published()
 		return nil
 	}
 	updated, err := c.client.CoreV1().Endpoints(namespace).Update(ctx, next, metav1.UpdateOptions{})
@@ -119,6 +120,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if updated.ResourceVersion != cur.ResourceVersion {
 		c.stale.replace(key, cur.ResourceVersion)
 	}
+	published()
 	return nil
 }
 

@@ -56,12 +56,13 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if c.tracker.stale(service, cached) {
 		return controllers.RetryAfter(staleRetry)
 	}
-	triggered := c.triggers.Observe(key, svc, pods)
+	triggered, published := c.triggers.Observe(key, svc, pods)
 	if err := c.reconcile(ctx, svc, pods, cached, triggered); err != nil {
 		c.recorder.Eventf(svc, nil, corev1.EventTypeWarning, "FailedToUpdateEndpointSlices", "Update",
 			"Error updating Endpoint Slices for Service %s/%s: %v", namespace, name, err)
 		return err
 	}
+	published()
 	return nil
 }
 

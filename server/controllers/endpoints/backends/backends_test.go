@@ -97,18 +97,30 @@ func TestTriggerTimes(t *testing.T) {
 		return p
 	}
 	tr := NewTriggerTimes()
-	if got := tr.Observe("ns/s", svc, []*corev1.Pod{readyAt(created.Add(time.Hour))}); !got.Equal(created) {
+	observe := func(pods ...*corev1.Pod) time.Time {
+		at, published := tr.Observe("ns/s", svc, pods)
+		published()
+		return at
+	}
+	if got := observe(readyAt(created.Add(time.Hour))); !got.Equal(created) {
 		t.Fatalf("first sync: %v, want the Service's creation", got)
 	}
-	if got := tr.Observe("ns/s", svc, []*corev1.Pod{readyAt(created.Add(time.Hour))}); !got.IsZero() {
+	if got := observe(readyAt(created.Add(time.Hour))); !got.IsZero() {
 		t.Fatalf("nothing changed: %v, want zero", got)
 	}
 	later := created.Add(2 * time.Hour)
-	if got := tr.Observe("ns/s", svc, []*corev1.Pod{readyAt(later)}); !got.Equal(later) {
+	// A sync that fails does not publish: the retry keeps the trigger.
+	if got, _ := tr.Observe("ns/s", svc, []*corev1.Pod{readyAt(later)}); !got.Equal(later) {
 		t.Fatalf("pod transition: %v, want %v", got, later)
 	}
+	if got := observe(readyAt(later)); !got.Equal(later) {
+		t.Fatalf("retried pod transition: %v, want %v", got, later)
+	}
+	if got := observe(readyAt(later)); !got.IsZero() {
+		t.Fatalf("published transition again: %v, want zero", got)
+	}
 	tr.Forget("ns/s")
-	if got := tr.Observe("ns/s", svc, nil); !got.Equal(created) {
+	if got := observe(); !got.Equal(created) {
 		t.Fatalf("after Forget: %v, want the Service's creation", got)
 	}
 	a := SetTriggerTime(nil, later)

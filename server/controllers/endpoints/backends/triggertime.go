@@ -29,11 +29,14 @@ func NewTriggerTimes() *TriggerTimes {
 	return &TriggerTimes{known: map[string]triggerState{}}
 }
 
-// Observe records the current pods of the Service with the given key and
-// returns the trigger time to publish: the Service's creation time the
-// first time a Service is seen, then the earliest trigger newer than what
-// was seen last time, or the zero time when nothing new triggered.
-func (t *TriggerTimes) Observe(key string, svc *corev1.Service, pods []*corev1.Pod) time.Time {
+// Observe returns the trigger time to publish for the current pods of the
+// Service with the given key: the Service's creation time the first time
+// a Service is seen, then the earliest trigger newer than what was
+// published last time, or the zero time when nothing new triggered. The
+// returned function records these pods as published; call it once the
+// sync has succeeded (written or found up to date), so a sync that fails
+// or retries keeps its trigger for the next attempt.
+func (t *TriggerTimes) Observe(key string, svc *corev1.Service, pods []*corev1.Pod) (time.Time, func()) {
 	t.mu.Lock()
 	last, seen := t.known[key]
 	t.mu.Unlock()
@@ -60,13 +63,15 @@ func (t *TriggerTimes) Observe(key string, svc *corev1.Service, pods []*corev1.P
 		consider(now.service)
 	}
 
-	t.mu.Lock()
-	t.known[key] = now
-	t.mu.Unlock()
-	if !seen {
-		return svc.CreationTimestamp.Time
+	published := func() {
+		t.mu.Lock()
+		t.known[key] = now
+		t.mu.Unlock()
 	}
-	return earliest
+	if !seen {
+		return svc.CreationTimestamp.Time, published
+	}
+	return earliest, published
 }
 
 // Forget drops what is known about a deleted Service.
