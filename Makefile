@@ -24,10 +24,14 @@ LDFLAGS := -s -w -X main.version=$(VERSION) \
 		-X $(pkg).gitVersion=$(VERSION) \
 		-X $(pkg).gitMajor=$(KUBE_MAJOR) \
 		-X $(pkg).gitMinor=$(KUBE_MINOR) \
-		-X $(pkg).gitTreeState=clean) \
-	-X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_VERSION)
+		-X $(pkg).gitTreeState=clean)
+BUNDLE_LDFLAGS := -s -w -X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_VERSION)
 
 BIN        := bin/kite
+# The programs kite carries and installs under <data-dir>/bin: built
+# first, embedded into kite (agent/runtime/bundle) with their checksums.
+BUNDLE_DIR := agent/runtime/bundle/files
+BUNDLED    := containerd containerd-shim-runc-v2
 TOOLS_DIR  := $(CURDIR)/bin/tools
 # staticcheck 2026.2.2; it needs to know Go 1.26, which older releases do not.
 STATICCHECK_VERSION := v0.8.2
@@ -45,6 +49,8 @@ TEST_TIMEOUT ?= 25m
 all: build
 
 build:
+	for p in $(BUNDLED); do $(GO) build -trimpath -ldflags '$(BUNDLE_LDFLAGS)' -o $(BUNDLE_DIR)/$$p ./cmd/$$p || exit 1; done
+	cd $(BUNDLE_DIR) && sha256sum $(BUNDLED) > SHA256SUMS
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kite
 
 # Runs a server in the foreground with the default paths (/var/lib/kite,
@@ -90,4 +96,4 @@ deps:
 	fi
 
 clean:
-	rm -rf bin
+	rm -rf bin $(addprefix $(BUNDLE_DIR)/,$(BUNDLED) SHA256SUMS)

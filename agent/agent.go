@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"kite/agent/cni"
 	"kite/agent/join"
@@ -72,7 +73,13 @@ func Run(ctx context.Context, cfg Config) error {
 	creds := j.creds
 	log.Info("joined the cluster", "server", cfg.ServerURL, "node", cfg.NodeName, "after", time.Since(start).Round(time.Millisecond))
 
-	client, err := kubernetes.NewForConfig(creds.RestConfig)
+	// The node's client-side rate limit is upstream kubelet's
+	// (--kube-api-qps 50, --kube-api-burst 100). client-go's own default
+	// (5/s) would queue every pod start behind its events and status
+	// writes.
+	restConfig := rest.CopyConfig(creds.RestConfig)
+	restConfig.QPS, restConfig.Burst = 50, 100
+	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return fmt.Errorf("building the node's API client: %w", err)
 	}

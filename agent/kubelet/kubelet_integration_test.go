@@ -23,6 +23,7 @@ import (
 
 	"kite/agent/kubelet/crilabels"
 	"kite/agent/runtime"
+	"kite/agent/runtime/runtimetest"
 	"kite/server/servertest"
 	"kite/test/images"
 )
@@ -71,11 +72,7 @@ func startKubeletEnvWith(t *testing.T, prepare func(dataDir string)) *kubeletEnv
 	}
 	srv := servertest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := runtime.Start(ctx, runtime.Config{DataDir: dataDir, Executable: exe, StartTimeout: 2 * time.Minute})
+	rt, err := runtime.Start(ctx, runtime.Config{DataDir: dataDir, InstallPrograms: runtimetest.InstallSelf, StartTimeout: 2 * time.Minute})
 	if err != nil {
 		cancel()
 		t.Fatalf("start containerd: %v", err)

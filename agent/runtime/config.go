@@ -1,19 +1,19 @@
-// Package runtime runs the node's container runtime: containerd compiled
-// into the kite binary and started as a child process (`kite containerd`),
-// with the runc shim answering to the same binary, and hands the kubelet
-// CRI clients for it. With Config.Endpoint set it uses an existing CRI
+// Package runtime runs the node's container runtime: containerd and its
+// runc shim, programs the kite binary carries (see the bundle package) and
+// installs under <data-dir>/bin, with containerd started as a child
+// process, and hands the kubelet CRI clients for it. With Config.Endpoint set it uses an existing CRI
 // runtime instead and starts nothing.
 package runtime
 
 import (
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"kite/agent/cni"
+	"kite/agent/runtime/bundle"
 	"kite/agent/runtime/pause"
 )
 
@@ -46,9 +46,11 @@ type Config struct {
 	// <DataDir>/agent/etc/cni/net.d and cni.PluginDirs.
 	CNIConfDir string
 	CNIBinDirs []string
-	// Executable is the kite binary run as `containerd` and as the runc
-	// shim. Empty means this process's own executable.
-	Executable string
+	// InstallPrograms puts the containerd and containerd-shim-runc-v2
+	// programs into the directory it is given, which goes first on
+	// containerd's PATH. Nil means bundle.Install, the programs kite
+	// carries.
+	InstallPrograms func(binDir string) error
 	// StartTimeout bounds how long containerd may take to answer on CRI
 	// (default 60s); StopTimeout is how long it gets to exit after SIGTERM
 	// before it is killed (default 10s).
@@ -68,7 +70,7 @@ type paths struct {
 	ttrpcSocket string // socket shims publish events to
 	log         string // containerd's stdout and stderr
 	hostsDir    string // registry hosts.toml tree (config_path)
-	binDir      string // <data-dir>/bin, first on containerd's PATH (shim link)
+	binDir      string // <data-dir>/bin: containerd and the shim, first on containerd's PATH
 	imagesDir   string // air-gap image tarballs imported at start
 	imported    string // record of imported tarballs, to skip unchanged ones
 }
@@ -133,12 +135,8 @@ func (c Config) withDefaults() (Config, error) {
 	if len(c.CNIBinDirs) == 0 {
 		c.CNIBinDirs = cni.PluginDirs
 	}
-	if c.Executable == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return c, fmt.Errorf("finding the kite executable to run containerd from: %w", err)
-		}
-		c.Executable = exe
+	if c.InstallPrograms == nil {
+		c.InstallPrograms = bundle.Install
 	}
 	return c, nil
 }

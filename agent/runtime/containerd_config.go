@@ -81,6 +81,10 @@ func renderContainerdConfig(c Config, p paths, auths map[string]criAuth) ([]byte
 					"bin_dirs":     c.CNIBinDirs,
 					"conf_dir":     c.CNIConfDir,
 					"max_conf_num": 1,
+					// containerd brings the pod's lo up itself rather
+					// than running the loopback plugin: one exec fewer
+					// per sandbox.
+					"use_internal_loopback": true,
 				},
 			},
 			// The streaming server (exec, attach, port-forward) is reached

@@ -13,7 +13,7 @@ import (
 
 func TestRenderContainerdConfig(t *testing.T) {
 	dataDir := t.TempDir()
-	cfg, err := Config{DataDir: dataDir, Executable: "/usr/local/bin/kite"}.withDefaults()
+	cfg, err := Config{DataDir: dataDir}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestRenderContainerdConfig(t *testing.T) {
 }
 
 func TestRenderContainerdConfigWithoutCredentials(t *testing.T) {
-	cfg, err := Config{DataDir: t.TempDir(), Executable: "/kite"}.withDefaults()
+	cfg, err := Config{DataDir: t.TempDir()}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestConfigDefaults(t *testing.T) {
 				if c.CNIConfDir != "/var/lib/kite/agent/etc/cni/net.d" {
 					t.Errorf("CNIConfDir = %q", c.CNIConfDir)
 				}
-				if len(c.CNIBinDirs) != 2 || c.Executable == "" || c.RegistriesFile != DefaultRegistriesFile {
+				if len(c.CNIBinDirs) != 2 || c.InstallPrograms == nil || c.RegistriesFile != DefaultRegistriesFile {
 					t.Errorf("defaults not filled: %+v", c)
 				}
 			},

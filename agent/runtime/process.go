@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"kite/agent/runtime/bundle"
 )
 
 // maxLogSize is the size past which containerd.log is moved aside to
@@ -36,7 +38,7 @@ type child struct {
 	err     error         // its exit status; read after exited is closed
 }
 
-// launchContainerd starts `kite containerd --config ...` with its output
+// launchContainerd starts `<data-dir>/bin/containerd --config ...` with its output
 // appended to containerd.log.
 func launchContainerd(cfg Config, p paths) (*child, error) {
 	rotateLog(p.log)
@@ -44,7 +46,7 @@ func launchContainerd(cfg Config, p paths) (*child, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening containerd log: %w", err)
 	}
-	cmd := exec.Command(cfg.Executable, ContainerdName, "--config", p.config)
+	cmd := exec.Command(filepath.Join(p.binDir, bundle.Containerd), "--config", p.config)
 	cmd.Env = containerdEnv(os.Environ(), p.binDir)
 	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -85,7 +87,7 @@ func launchContainerd(cfg Config, p paths) (*child, error) {
 }
 
 // containerdEnv is kite's environment with <data-dir>/bin first on PATH, so
-// containerd finds the shim link, and without what must not reach it:
+// containerd finds kite's shim, and without what must not reach it:
 // containerd would answer systemd's NOTIFY_SOCKET in kite's place.
 func containerdEnv(environ []string, binDir string) []string {
 	path := defaultPath
@@ -94,7 +96,7 @@ func containerdEnv(environ []string, binDir string) []string {
 		if name == "PATH" && value != "" {
 			path = value
 		}
-		return name == "PATH" || name == "NOTIFY_SOCKET" || name == execAsEnv
+		return name == "PATH" || name == "NOTIFY_SOCKET"
 	})
 	return append(env, "PATH="+binDir+string(filepath.ListSeparator)+path)
 }
@@ -218,5 +220,5 @@ func isOurContainerd(pid int, configPath string) bool {
 	}
 	args := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
 	return slices.ContainsFunc(args, func(a []byte) bool { return string(a) == configPath }) &&
-		slices.ContainsFunc(args, func(a []byte) bool { return string(a) == ContainerdName })
+		slices.ContainsFunc(args, func(a []byte) bool { return filepath.Base(string(a)) == bundle.Containerd })
 }

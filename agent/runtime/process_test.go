@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"kite/agent/runtime/bundle"
 )
 
 func TestContainerdEnv(t *testing.T) {
@@ -28,8 +30,8 @@ func TestContainerdEnv(t *testing.T) {
 			want:    []string{"HOME=/root", "PATH=/var/lib/kite/bin:" + defaultPath},
 		},
 		{
-			name:    "systemd notification socket and multicall marker are dropped",
-			environ: []string{"NOTIFY_SOCKET=/run/systemd/notify", "KITE_EXEC_AS=containerd-shim-runc-v2", "PATH=/bin", "LANG=C"},
+			name:    "systemd notification socket is dropped",
+			environ: []string{"NOTIFY_SOCKET=/run/systemd/notify", "PATH=/bin", "LANG=C"},
 			want:    []string{"LANG=C", "PATH=/var/lib/kite/bin:/bin"},
 		},
 	}
@@ -61,24 +63,6 @@ func TestLogTail(t *testing.T) {
 	}
 }
 
-func TestExecName(t *testing.T) {
-	tests := []struct {
-		argv0, env, want string
-	}{
-		{"/usr/local/bin/kite", "", "kite"},
-		{"/var/lib/kite/bin/containerd-shim-runc-v2", "", "containerd-shim-runc-v2"},
-		// The shim's re-exec runs the real binary path.
-		{"/usr/local/bin/kite", ShimName, ShimName},
-		{"kubectl", "something-else", "kubectl"},
-	}
-	for _, tt := range tests {
-		t.Setenv(execAsEnv, tt.env)
-		if got := ExecName(tt.argv0); got != tt.want {
-			t.Errorf("ExecName(%q) with %s=%q = %q, want %q", tt.argv0, execAsEnv, tt.env, got, tt.want)
-		}
-	}
-}
-
 func TestStopLeftover(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -101,7 +85,7 @@ func TestStopLeftover(t *testing.T) {
 				config = filepath.Join(t.TempDir(), "other.toml")
 			}
 			ready := filepath.Join(t.TempDir(), "ready")
-			cmd := exec.Command("/bin/sh", "-c", tt.script, ContainerdName, "--config", config)
+			cmd := exec.Command("/bin/sh", "-c", tt.script, bundle.Containerd, "--config", config)
 			cmd.Env = append(os.Environ(), "READY="+ready)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -146,19 +130,6 @@ func TestStopLeftoverWithoutPIDFile(t *testing.T) {
 	stopped, err := stopLeftover(newPaths(t.TempDir()), time.Second)
 	if stopped || err != nil {
 		t.Errorf("stopLeftover with no PID file = %v, %v", stopped, err)
-	}
-}
-
-func TestLinkShim(t *testing.T) {
-	dir := t.TempDir()
-	link := filepath.Join(dir, ShimName)
-	for _, exe := range []string{"/usr/local/bin/kite", "/usr/local/bin/kite", "/opt/kite/kite"} {
-		if err := linkShim(exe, link); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := os.Readlink(link); err != nil || got != exe {
-			t.Errorf("link points at %q (%v), want %q", got, err, exe)
-		}
 	}
 }
 

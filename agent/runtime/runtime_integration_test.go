@@ -20,6 +20,8 @@ import (
 	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"kite/agent/runtime/bundle"
+	"kite/agent/runtime/runtimetest"
 	"kite/test/images"
 )
 
@@ -73,16 +75,12 @@ configs:
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// ctx is the runtime's lifetime; StartTimeout bounds the start.
 	rt, err := Start(ctx, Config{
-		DataDir:        dataDir,
-		RegistriesFile: registriesFile,
-		Executable:     exe,
-		StartTimeout:   2 * time.Minute,
+		DataDir:         dataDir,
+		RegistriesFile:  registriesFile,
+		InstallPrograms: runtimetest.InstallSelf,
+		StartTimeout:    2 * time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -183,9 +181,8 @@ configs:
 			t.Errorf("after the restart the container is %v started at %d, before %v at %d",
 				after.Status.State, after.Status.StartedAt, before.Status.State, before.Status.StartedAt)
 		}
-		// The shim's multicall marker must not reach containers.
-		stdout, _, err := rs.ExecSync(ctx, ctrID, []string{"sh", "-c", "echo still-here ${" + execAsEnv + ":-unset}"}, 30*time.Second)
-		if err != nil || strings.TrimSpace(string(stdout)) != "still-here unset" {
+		stdout, _, err := rs.ExecSync(ctx, ctrID, []string{"sh", "-c", "echo still-here"}, 30*time.Second)
+		if err != nil || strings.TrimSpace(string(stdout)) != "still-here" {
 			t.Errorf("exec after restart: %q, %v", stdout, err)
 		}
 		logMemory(t, "containerd after restart with one pod", dataDir, rt.PID())
@@ -219,7 +216,7 @@ configs:
 
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		rt, err := Start(ctx, Config{DataDir: dataDir, RegistriesFile: registriesFile, Executable: exe, StartTimeout: 2 * time.Minute})
+		rt, err := Start(ctx, Config{DataDir: dataDir, RegistriesFile: registriesFile, InstallPrograms: runtimetest.InstallSelf, StartTimeout: 2 * time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,13 +265,14 @@ func TestStartReportsContainerdFailure(t *testing.T) {
 		t.Skipf("host cannot run containers: %v", err)
 	}
 	dataDir := t.TempDir()
-	fake := filepath.Join(t.TempDir(), "fake-kite")
-	writeFile(t, fake, "#!/bin/sh\necho 'containerd: failed to load config: boom' >&2\nexit 3\n")
-	if err := os.Chmod(fake, 0o755); err != nil {
-		t.Fatal(err)
+	failing := func(binDir string) error {
+		if err := os.MkdirAll(binDir, 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(binDir, bundle.Containerd), []byte("#!/bin/sh\necho 'containerd: failed to load config: boom' >&2\nexit 3\n"), 0o755)
 	}
 	began := time.Now()
-	_, err := Start(context.Background(), Config{DataDir: dataDir, Executable: fake, StartTimeout: time.Minute})
+	_, err := Start(context.Background(), Config{DataDir: dataDir, InstallPrograms: failing, StartTimeout: time.Minute})
 	if err == nil {
 		t.Fatal("Start succeeded with a containerd that exits")
 	}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	criclient "k8s.io/cri-client/pkg"
+
+	"kite/internal/atomicfile"
 )
 
 // criCallTimeout bounds each CRI call the clients make, as the kubelet's
@@ -125,8 +126,8 @@ func Start(ctx context.Context, cfg Config) (*Runtime, error) {
 	return r, nil
 }
 
-// prepare writes what containerd reads at start: the registry hosts tree,
-// config.toml and the shim link.
+// prepare writes what containerd needs at start: the programs, the
+// registry hosts tree and config.toml.
 func prepare(cfg Config, p paths, registries *Registries) error {
 	for _, dir := range []string{p.dir, p.root, p.state, p.binDir, p.imagesDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -141,35 +142,13 @@ func prepare(cfg Config, p paths, registries *Registries) error {
 		return err
 	}
 	// 0600: it may hold registry credentials.
-	if err := writeFileAtomic(p.config, config, 0o600); err != nil {
+	if err := atomicfile.WriteFile(p.config, config, 0o600); err != nil {
 		return fmt.Errorf("writing containerd config: %w", err)
 	}
-	return linkShim(cfg.Executable, filepath.Join(p.binDir, ShimName))
-}
-
-// linkShim points <data-dir>/bin/containerd-shim-runc-v2 at the kite
-// executable, replacing a link left by an older binary.
-func linkShim(executable, link string) error {
-	if target, err := os.Readlink(link); err == nil && target == executable {
-		return nil
-	}
-	tmp := link + ".new"
-	_ = os.Remove(tmp)
-	if err := os.Symlink(executable, tmp); err != nil {
-		return fmt.Errorf("linking the runc shim: %w", err)
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		return fmt.Errorf("linking the runc shim: %w", err)
+	if err := cfg.InstallPrograms(p.binDir); err != nil {
+		return fmt.Errorf("installing containerd into %s: %w", p.binDir, err)
 	}
 	return nil
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // connect builds the CRI clients; the runtime must be answering.

@@ -7,11 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"kite/agent/runtime"
 )
 
 // multicall maps the names kite answers to via argv[0] onto their entry
@@ -19,10 +18,8 @@ import (
 // with no wrapper script. Each entry gets the arguments after argv[0] and
 // returns the process exit code.
 var multicall = map[string]func(args []string) int{
-	"kubectl":              runKubectl,
-	"etcdctl":              runEtcdctl,
-	runtime.ContainerdName: runtime.RunContainerd,
-	runtime.ShimName:       runtime.RunShim,
+	"kubectl": runKubectl,
+	"etcdctl": runEtcdctl,
 }
 
 func main() {
@@ -31,7 +28,7 @@ func main() {
 
 // run dispatches on argv[0] first, then on the command tree.
 func run(argv []string) int {
-	if entry, ok := multicall[runtime.ExecName(argv[0])]; ok {
+	if entry, ok := multicall[filepath.Base(argv[0])]; ok {
 		return entry(argv[1:])
 	}
 
@@ -77,7 +74,6 @@ func newRootCommand() *cobra.Command {
 		newEtcdctlCommand(),
 		newVersionCommand(),
 		newCheckConfigCommand(),
-		newContainerdCommand(),
 	)
 	return root
 }

@@ -300,10 +300,11 @@ func nodeMemory(kitePID int) string {
 		}
 		args := strings.Split(string(cmdline), "\x00")
 		switch {
-		case len(args) > 1 && args[1] == "containerd" && parentPID(pid) == kitePID:
+		case filepath.Base(args[0]) == "containerd" && parentPID(pid) == kitePID:
 			containerd += rssMB(pid)
-		// A shim re-executes kite by its real path, so it is known by
-		// its arguments: the k8s.io namespace and this node's socket.
+		// Shims are not containerd's children either (they detach), so
+		// they are known by their arguments: the k8s.io namespace and
+		// this node's socket.
 		case strings.Contains(string(cmdline), "-namespace\x00k8s.io\x00") && strings.Contains(string(cmdline), "kite-bench-node-"):
 			shims += rssMB(pid)
 			nShims++

@@ -22,8 +22,10 @@ const (
 	// written when something changed, or every statusReportInterval.
 	statusCheckInterval  = 10 * time.Second
 	statusReportInterval = 5 * time.Minute
-	// Until the runtime is ready it is asked every second, so Ready turns
-	// true about a second after the pod network appears.
+	// Until the runtime is ready it is asked again after 100 ms, doubling
+	// up to a second, so a starting node turns Ready within a moment of
+	// its pod network appearing; once ready, every 10 seconds.
+	runtimePollFirst    = 100 * time.Millisecond
 	runtimePollNotReady = time.Second
 	runtimePollReady    = 10 * time.Second
 	criTimeout          = 5 * time.Second
@@ -230,11 +232,14 @@ func (n *Node) observe(ctx context.Context) observation {
 // every second until they are, then every ten seconds. A change wakes the
 // status loop so Ready follows within about a second.
 func (n *Node) watchRuntime(ctx context.Context) {
+	notReadyWait := runtimePollFirst
 	for {
-		ready := n.checkRuntime(ctx)
-		wait := runtimePollNotReady
-		if ready {
-			wait = runtimePollReady
+		wait := runtimePollReady
+		if n.checkRuntime(ctx) {
+			notReadyWait = runtimePollFirst
+		} else {
+			wait = notReadyWait
+			notReadyWait = min(notReadyWait*2, runtimePollNotReady)
 		}
 		select {
 		case <-ctx.Done():

@@ -1,13 +1,12 @@
-package runtime
+package containerdmain
 
-// The containerd plugins compiled into kite. This is containerd's own
-// builtin list cut down to what a CRI node needs: one snapshotter
-// (overlayfs), one differ, the runc shim runtime and the CRI services.
-// Choosing here rather than importing containerd's builtins package keeps
-// the cgo-only (btrfs) and device-mapper/ZFS snapshotters, NRI, tracing and
-// the restart monitor out of the binary, so a plain CGO_ENABLED=0
-// `go build` needs no build tags, and every kite process (a shim is one)
-// runs less package initialisation.
+// The plugins compiled into kite's containerd: containerd's own builtin
+// list cut down to what a CRI node needs: one snapshotter (overlayfs), one
+// differ, the runc shim runtime and the CRI services. Choosing here rather
+// than importing containerd's builtins package keeps the cgo-only (btrfs)
+// and device-mapper/ZFS snapshotters, NRI, tracing and the restart monitor
+// out of the binary, so a plain CGO_ENABLED=0 `go build` needs no build
+// tags, and containerd starts with less package initialisation.
 import (
 	_ "github.com/containerd/containerd/api/types/runc/options"
 	_ "github.com/containerd/containerd/v2/core/runtime/v2"

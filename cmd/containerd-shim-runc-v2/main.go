@@ -1,0 +1,14 @@
+// Command containerd-shim-runc-v2 is the runc shim kite's containerd runs
+// for each pod. It is built by `make build` and embedded in the kite
+// binary, which installs it under <data-dir>/bin (see agent/runtime/bundle).
+package main
+
+import (
+	"os"
+
+	"kite/agent/runtime/shimmain"
+)
+
+func main() {
+	shimmain.Run(os.Args[1:])
+}
