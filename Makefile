@@ -28,9 +28,10 @@ LDFLAGS := -s -w -X main.version=$(VERSION) \
 BUNDLE_LDFLAGS := -s -w -X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_VERSION)
 
 BIN        := bin/kite
-# The programs kite carries and installs under <data-dir>/bin: built
-# first, embedded into kite (agent/runtime/bundle) with their checksums.
-BUNDLE_DIR := agent/runtime/bundle/files
+# The programs kite carries and installs under <data-dir>/bin
+# (agent/runtime/bundle): built first, then appended to the kite program
+# as a tar archive (their SHA256SUMS first) and a trailer giving its size.
+BUNDLE_DIR := bin/bundle
 BUNDLED    := containerd containerd-shim-runc-v2
 TOOLS_DIR  := $(CURDIR)/bin/tools
 # staticcheck 2026.2.2; it needs to know Go 1.26, which older releases do not.
@@ -50,8 +51,12 @@ all: build
 
 build:
 	for p in $(BUNDLED); do $(GO) build -trimpath -ldflags '$(BUNDLE_LDFLAGS)' -o $(BUNDLE_DIR)/$$p ./cmd/$$p || exit 1; done
-	cd $(BUNDLE_DIR) && sha256sum $(BUNDLED) > SHA256SUMS
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kite
+	cd $(BUNDLE_DIR) && sha256sum $(BUNDLED) > SHA256SUMS && \
+		tar --owner=0 --group=0 --numeric-owner -cf ../bundle.tar SHA256SUMS $(BUNDLED)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN).program ./cmd/kite
+	cat $(BIN).program bin/bundle.tar > $(BIN).tmp
+	printf 'KITE-BUNDLE %019d\n' $$(stat -c %s bin/bundle.tar) >> $(BIN).tmp
+	chmod 755 $(BIN).tmp && mv $(BIN).tmp $(BIN)
 
 # Runs a server in the foreground with the default paths (/var/lib/kite,
 # /etc/kite); kite creates the directories itself. Extra flags: ARGS=...
@@ -96,4 +101,4 @@ deps:
 	fi
 
 clean:
-	rm -rf bin $(addprefix $(BUNDLE_DIR)/,$(BUNDLED) SHA256SUMS)
+	rm -rf bin

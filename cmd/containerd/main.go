@@ -1,5 +1,5 @@
 // Command containerd is the container runtime the kite agent runs as its
-// child. It is built by `make build` and embedded in the kite binary,
+// child. It is built by `make build` and appended to the kite binary,
 // which installs it under <data-dir>/bin (see agent/runtime/bundle).
 package main
 

@@ -259,12 +259,24 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 func rssMB(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return procMB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+}
+
+// pssMB is a process's proportional set size: its private memory plus its
+// share of what it maps together with others (the shims' common program
+// text), so the figures of many processes add up.
+func pssMB(pid int) float64 {
+	return procMB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
+}
+
+// procMB reads the kB figure of field from a /proc file.
+func procMB(path, field string) float64 {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		fail(err)
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			return kb / 1024
 		}

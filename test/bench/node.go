@@ -282,8 +282,9 @@ func deleteBenchPods(ctx context.Context, client kubernetes.Interface) {
 	fail(fmt.Errorf("bench pods still there 5 minutes after their deletion"))
 }
 
-// nodeMemory reports the RSS of kite and of its containerd child, and of
-// the shims (one per pod, started by containerd but not its children).
+// nodeMemory reports the RSS of kite and of its containerd child, and the
+// PSS of the shims (one per pod, started by containerd but not its
+// children), which share their program text.
 func nodeMemory(kitePID int) string {
 	kite := rssMB(kitePID)
 	var containerd, shims float64
@@ -306,11 +307,11 @@ func nodeMemory(kitePID int) string {
 		// they are known by their arguments: the k8s.io namespace and
 		// this node's socket.
 		case strings.Contains(string(cmdline), "-namespace\x00k8s.io\x00") && strings.Contains(string(cmdline), "kite-bench-node-"):
-			shims += rssMB(pid)
+			shims += pssMB(pid)
 			nShims++
 		}
 	}
-	return fmt.Sprintf("kite %.1f MB + containerd %.1f MB = %.1f MB; %d shims %.1f MB", kite, containerd, kite+containerd, nShims, shims)
+	return fmt.Sprintf("kite %.1f MB + containerd %.1f MB = %.1f MB; %d shims %.1f MB (PSS)", kite, containerd, kite+containerd, nShims, shims)
 }
 
 func parentPID(pid int) int {

@@ -1,30 +1,52 @@
 package bundle
 
 import (
+	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/fstest"
 )
+
+type entry struct{ name, content string }
 
 func sumLine(name, content string) string {
 	h := sha256.Sum256([]byte(content))
 	return hex.EncodeToString(h[:]) + "  " + name + "\n"
 }
 
-func bundleFS(programs map[string]string) fstest.MapFS {
-	fsys := fstest.MapFS{"README.md": {Data: []byte("not a program")}}
-	var sums strings.Builder
-	for name, content := range programs {
-		fsys[name] = &fstest.MapFile{Data: []byte(content)}
-		sums.WriteString(sumLine(name, content))
+// archive builds a bundle as `make build` does: the sums, then the
+// programs.
+func archive(t *testing.T, entries ...entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o755, Size: int64(len(e.content))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e.content)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	fsys[sumsFile] = &fstest.MapFile{Data: []byte(sums.String())}
-	return fsys
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func bundle(t *testing.T, programs ...entry) []byte {
+	t.Helper()
+	var sums strings.Builder
+	for _, p := range programs {
+		sums.WriteString(sumLine(p.name, p.content))
+	}
+	return archive(t, append([]entry{{sumsFile, sums.String()}}, programs...)...)
 }
 
 func readFile(t *testing.T, path string) string {
@@ -36,10 +58,55 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
+func TestOpenArchive(t *testing.T) {
+	dir := t.TempDir()
+	arch := bundle(t, entry{"containerd", "containerd v1"})
+	exe := func(name string, data ...[]byte) *os.File {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, bytes.Join(data, nil), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	program := []byte("\x7fELF the kite program")
+	trailer := []byte(fmt.Sprintf("%s%019d\n", trailerMagic, len(arch)))
+	if len(trailer) != trailerSize {
+		t.Fatalf("trailer %q is %d bytes, want %d", trailer, len(trailer), trailerSize)
+	}
+
+	r, err := openArchive(exe("bundled", program, arch, trailer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bin")
+	if err := install(r, bin); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(bin, "containerd")); got != "containerd v1" {
+		t.Errorf("installed %q", got)
+	}
+
+	if _, err := openArchive(exe("plain", program)); !errors.Is(err, ErrNotBundled) {
+		t.Errorf("no trailer: %v, want ErrNotBundled", err)
+	}
+	if _, err := openArchive(exe("tiny", []byte("x"))); !errors.Is(err, ErrNotBundled) {
+		t.Errorf("a file shorter than a trailer: %v, want ErrNotBundled", err)
+	}
+	tooLong := []byte(fmt.Sprintf("%s%019d\n", trailerMagic, 1<<40))
+	if _, err := openArchive(exe("bad", program, tooLong)); err == nil || errors.Is(err, ErrNotBundled) {
+		t.Errorf("a trailer pointing before the file: %v, want a malformed-trailer error", err)
+	}
+}
+
 func TestInstall(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "bin")
-	v1 := bundleFS(map[string]string{"containerd": "containerd v1", "shim": "shim v1"})
-	if err := install(v1, dir); err != nil {
+	v1 := bundle(t, entry{"containerd", "containerd v1"}, entry{"shim", "shim v1"})
+	if err := install(bytes.NewReader(v1), dir); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]string{"containerd": "containerd v1", "shim": "shim v1"} {
@@ -50,15 +117,12 @@ func TestInstall(t *testing.T) {
 			t.Errorf("%s mode %v, want 0755", name, fi.Mode())
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "README.md")); err == nil {
-		t.Error("installed a file the sums do not list")
-	}
 
 	// Same bundle: nothing is rewritten (a local change survives).
 	if err := os.WriteFile(filepath.Join(dir, "shim"), []byte("edited"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := install(v1, dir); err != nil {
+	if err := install(bytes.NewReader(v1), dir); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, filepath.Join(dir, "shim")); got != "edited" {
@@ -69,7 +133,7 @@ func TestInstall(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "containerd")); err != nil {
 		t.Fatal(err)
 	}
-	if err := install(v1, dir); err != nil {
+	if err := install(bytes.NewReader(v1), dir); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, filepath.Join(dir, "containerd")); got != "containerd v1" {
@@ -77,8 +141,8 @@ func TestInstall(t *testing.T) {
 	}
 
 	// A new bundle replaces every program.
-	v2 := bundleFS(map[string]string{"containerd": "containerd v2", "shim": "shim v2"})
-	if err := install(v2, dir); err != nil {
+	v2 := bundle(t, entry{"containerd", "containerd v2"}, entry{"shim", "shim v2"})
+	if err := install(bytes.NewReader(v2), dir); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, filepath.Join(dir, "shim")); got != "shim v2" {
@@ -87,25 +151,30 @@ func TestInstall(t *testing.T) {
 }
 
 func TestInstallRefusesBadBundles(t *testing.T) {
-	dir := t.TempDir()
-	if err := install(fstest.MapFS{"README.md": {Data: []byte("x")}}, dir); !errors.Is(err, ErrNotBundled) {
-		t.Errorf("no sums: %v, want ErrNotBundled", err)
-	}
-
-	corrupt := bundleFS(map[string]string{"containerd": "containerd v1"})
-	corrupt["containerd"] = &fstest.MapFile{Data: []byte("something else")}
-	err := install(corrupt, dir)
-	if err == nil || !strings.Contains(err.Error(), "SHA-256") {
-		t.Errorf("mismatched content: %v, want a checksum error", err)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Errorf("a failed install left %v", entries)
-	}
-
-	for _, sums := range []string{"", "abc  containerd\n", sumLine("../containerd", "x")} {
-		bad := fstest.MapFS{sumsFile: {Data: []byte(sums)}}
-		if err := install(bad, dir); err == nil || errors.Is(err, ErrNotBundled) {
-			t.Errorf("sums %q: %v, want a malformed-sums error", sums, err)
-		}
+	good := sumLine("containerd", "containerd v1")
+	for _, tt := range []struct {
+		name    string
+		archive []byte
+		want    string
+	}{
+		{"no sums first", archive(t, entry{"containerd", "x"}, entry{sumsFile, good}), "starts with"},
+		{"content differs from its sum", archive(t, entry{sumsFile, good}, entry{"containerd", "something else"}), "SHA-256"},
+		{"program missing", archive(t, entry{sumsFile, good}), "missing"},
+		{"program not listed", archive(t, entry{sumsFile, good}, entry{"other", "x"}), "does not list"},
+		{"empty sums", archive(t, entry{sumsFile, ""}), "no programs"},
+		{"short sum", archive(t, entry{sumsFile, "abc  containerd\n"}), "malformed"},
+		{"path in a name", archive(t, entry{sumsFile, sumLine("../containerd", "x")}), "malformed"},
+		{"parent as a name", archive(t, entry{sumsFile, sumLine("..", "x")}), "malformed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			err := install(bytes.NewReader(tt.archive), dir)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("install: %v, want an error with %q", err, tt.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("a failed install left %v", entries)
+			}
+		})
 	}
 }
