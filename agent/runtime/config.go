@@ -1,8 +1,8 @@
-// Package runtime runs the node's container runtime: containerd and its
-// runc shim, programs the kite binary carries (see the bundle package) and
-// installs under <data-dir>/bin, with containerd started as a child
-// process, and hands the kubelet CRI clients for it. With Config.Endpoint set it uses an existing CRI
-// runtime instead and starts nothing.
+// Package runtime runs the node's container runtime and hands the kubelet
+// CRI clients for it: containerd and its runc shim, programs the kite
+// binary carries (see the bundle package), installed under <data-dir>/bin,
+// with containerd started as a child process. With Config.Endpoint set it
+// uses an existing CRI runtime instead and starts nothing.
 package runtime
 
 import (

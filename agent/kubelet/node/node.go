@@ -229,8 +229,9 @@ func (n *Node) observe(ctx context.Context) observation {
 }
 
 // watchRuntime asks the runtime whether it and its network are ready:
-// every second until they are, then every ten seconds. A change wakes the
-// status loop so Ready follows within about a second.
+// often until they are (runtimePollFirst, doubling up to a second), then
+// every ten seconds. A change wakes the status loop, so Ready follows at
+// once.
 func (n *Node) watchRuntime(ctx context.Context) {
 	notReadyWait := runtimePollFirst
 	for {
