@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -21,13 +22,17 @@ import (
 	"k8s.io/utils/ptr"
 )
 
+// DNSServiceName is the Service in kube-system that carries the cluster
+// DNS address.
+const DNSServiceName = "kube-dns"
+
 // systemNamespaces exist in every cluster.
 var systemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
 
 // bootstrap creates, through the API like any client, the objects every
 // cluster starts with: system namespaces, the `kubernetes` Service with
-// endpoints at this server, the system PriorityClasses and the default
-// RBAC roles.
+// endpoints at this server, the `kube-dns` Service (unless DNS is
+// disabled), the system PriorityClasses and the default RBAC roles.
 func bootstrap(ctx context.Context, config *rest.Config, cfg Config) error {
 	config = rest.CopyConfig(config)
 	config.UserAgent = "kite-bootstrap"
@@ -43,6 +48,11 @@ func bootstrap(ctx context.Context, config *rest.Config, cfg Config) error {
 	}
 	if err := ensureKubernetesService(ctx, client, cfg); err != nil {
 		return err
+	}
+	if !slices.Contains(cfg.Disable, "dns") {
+		if err := ensureDNSService(ctx, client, cfg); err != nil {
+			return err
+		}
 	}
 	// system-node-critical and system-cluster-critical, which system
 	// workloads name in priorityClassName.
@@ -107,6 +117,31 @@ func ensureKubernetesService(ctx context.Context, client kubernetes.Interface, c
 		_, err = client.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Update(ctx, slice, metav1.UpdateOptions{FieldManager: "kite-bootstrap"})
 	}
 	return err
+}
+
+// ensureDNSService creates kube-system/kube-dns with the cluster DNS
+// address, as clusters running CoreDNS have it, so tools and manifests that
+// look for it find it. It has no selector and no endpoints: every agent
+// answers on that address itself.
+func ensureDNSService(ctx context.Context, client kubernetes.Interface, cfg Config) error {
+	services := client.CoreV1().Services(metav1.NamespaceSystem)
+	if _, err := services.Get(ctx, DNSServiceName, metav1.GetOptions{}); err == nil || !apierrors.IsNotFound(err) {
+		return err
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: DNSServiceName, Namespace: metav1.NamespaceSystem, Labels: map[string]string{
+			"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS",
+		}},
+		Spec: corev1.ServiceSpec{
+			Type:      corev1.ServiceTypeClusterIP,
+			ClusterIP: cfg.ClusterDNS.String(),
+			Ports: []corev1.ServicePort{
+				{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(53)},
+				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(53)},
+			},
+		},
+	}
+	return createIfMissing(ctx, services.Create, svc)
 }
 
 // upsertEndpoints points the kubernetes Endpoints at this server, fixing
