@@ -99,6 +99,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	token := joinToken.String()
 	joiner, err := auth.NewNodeJoiner(pki, joinToken, auth.ClusterNetwork{
 		ClusterCIDR: cidrString(cfg.ClusterCIDR), ServiceCIDR: cidrString(cfg.ServiceCIDR), ClusterDNS: ipString(cfg.ClusterDNS), ClusterDomain: cfg.ClusterDomain,
+		Disabled: cfg.Disable,
 	})
 	if err != nil {
 		return nil, err

@@ -58,6 +58,7 @@ type Credentials struct {
 	ServiceCIDR   string
 	ClusterDNS    string
 	ClusterDomain string
+	Disabled      []string // packaged parts the server turned off (dns, ingress)
 
 	// RestConfig talks to the server as this node.
 	RestConfig *rest.Config
@@ -140,6 +141,7 @@ func Join(ctx context.Context, opts Options) (*Credentials, error) {
 		ServiceCIDR:   resp.ServiceCIDR,
 		ClusterDNS:    resp.ClusterDNS,
 		ClusterDomain: resp.ClusterDomain,
+		Disabled:      resp.Disabled,
 	}
 	if err := writeFiles(opts.Dir, map[string][]byte{
 		ServerCAFile:    caPEM,

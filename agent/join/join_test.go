@@ -85,7 +85,8 @@ func TestJoin(t *testing.T) {
 // client configuration authenticates as the node.
 func checkCredentials(t *testing.T, peer *testPeer, opts Options, creds *Credentials) {
 	t.Helper()
-	if creds.ClusterCIDR != "10.42.0.0/16" || creds.ServiceCIDR != "10.43.0.0/16" || creds.ClusterDNS != "10.43.0.10" || creds.ClusterDomain != "cluster.local" {
+	if creds.ClusterCIDR != "10.42.0.0/16" || creds.ServiceCIDR != "10.43.0.0/16" || creds.ClusterDNS != "10.43.0.10" || creds.ClusterDomain != "cluster.local" ||
+		!slices.Equal(creds.Disabled, []string{"ingress"}) {
 		t.Errorf("cluster settings = %+v", creds)
 	}
 	for name, path := range map[string]string{

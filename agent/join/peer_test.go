@@ -168,6 +168,7 @@ func (p *testPeer) serveJoin(w http.ResponseWriter, r *http.Request) {
 		ServiceCIDR:   "10.43.0.0/16",
 		ClusterDNS:    "10.43.0.10",
 		ClusterDomain: "cluster.local",
+		Disabled:      []string{"ingress"},
 	})
 }
 

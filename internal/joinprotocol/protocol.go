@@ -35,4 +35,7 @@ type NodeResponse struct {
 	ServiceCIDR   string `json:"serviceCIDR"`
 	ClusterDNS    string `json:"clusterDNS"`
 	ClusterDomain string `json:"clusterDomain"`
+	// Disabled names the packaged parts the server turned off, which no
+	// node runs either (dns, ingress).
+	Disabled []string `json:"disabled,omitempty"`
 }

@@ -35,6 +35,7 @@ type ClusterNetwork struct {
 	ServiceCIDR   string
 	ClusterDNS    string
 	ClusterDomain string
+	Disabled      []string // packaged parts no node runs (dns, ingress)
 }
 
 // InvalidJoinError says what is wrong with a join request; the API server
@@ -161,6 +162,7 @@ func (j *NodeJoiner) Join(req joinprotocol.NodeRequest) (*joinprotocol.NodeRespo
 		ServiceCIDR:   j.network.ServiceCIDR,
 		ClusterDNS:    j.network.ClusterDNS,
 		ClusterDomain: j.network.ClusterDomain,
+		Disabled:      j.network.Disabled,
 	}, nil
 }
 

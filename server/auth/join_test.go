@@ -21,7 +21,7 @@ import (
 func newJoiner(t *testing.T) *NodeJoiner {
 	t.Helper()
 	p := mustEnsure(t, testOptions(t.TempDir()))
-	j, err := NewNodeJoiner(p, joinprotocol.Token{Secret: "s3cret"}, ClusterNetwork{ClusterCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", ClusterDNS: "10.43.0.10", ClusterDomain: "cluster.local"})
+	j, err := NewNodeJoiner(p, joinprotocol.Token{Secret: "s3cret"}, ClusterNetwork{ClusterCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", ClusterDNS: "10.43.0.10", ClusterDomain: "cluster.local", Disabled: []string{"dns"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,8 @@ func TestJoinSignsNodeCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.CACert != string(j.CAPEM()) || resp.ClusterCIDR != "10.42.0.0/16" || resp.ServiceCIDR != "10.43.0.0/16" || resp.ClusterDNS != "10.43.0.10" || resp.ClusterDomain != "cluster.local" {
+	if resp.CACert != string(j.CAPEM()) || resp.ClusterCIDR != "10.42.0.0/16" || resp.ServiceCIDR != "10.43.0.0/16" || resp.ClusterDNS != "10.43.0.10" || resp.ClusterDomain != "cluster.local" ||
+		!slices.Equal(resp.Disabled, []string{"dns"}) {
 		t.Fatalf("cluster settings in the response: %+v", resp)
 	}
 	roots := x509.NewCertPool()
