@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -163,6 +164,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return routes.Run(ctx)
 	})
 	g.Go(func() error { return kl.Run(ctx) })
+	if !slices.Contains(creds.Disabled, "dns") {
+		g.Go(func() error { return runDNS(ctx, client, creds) })
+	}
 	g.Go(func() error {
 		<-rt.Done()
 		if ctx.Err() != nil {

@@ -38,7 +38,7 @@ func NodeIdentity(u user.Info) (name string, isNode bool) {
 // NodeAuthorizer limits kubelets to what they need for the pods bound to
 // them, as upstream's Node authorization mode together with the
 // system:node role: reading the cluster's nodes, services, endpoints and
-// pods; writing their own Node, Lease and pods' status; reading secrets,
+// pods (and namespaces, for the node's DNS server); writing their own Node, Lease and pods' status; reading secrets,
 // config maps and volumes only of pods bound to them; and tokens only for
 // their pods' service accounts. Checks that need the request body (mirror
 // pods, the names of created objects, token bindings) are the API server's
@@ -58,8 +58,11 @@ var staticNodeRules = map[string][]string{
 	"/services":                       readVerbs,
 	"/endpoints":                      readVerbs,
 	"discovery.k8s.io/endpointslices": readVerbs,
-	"/events":                         {"create", "patch", "update"},
-	"events.k8s.io/events":            {"create", "patch", "update"},
+	// The node's DNS server tells a name in a missing namespace
+	// (NXDOMAIN) from a missing name in an existing one.
+	"/namespaces":          readVerbs,
+	"/events":              {"create", "patch", "update"},
+	"events.k8s.io/events": {"create", "patch", "update"},
 	"certificates.k8s.io/certificatesigningrequests": {"create", "get", "list", "watch"},
 	"authentication.k8s.io/tokenreviews":             {"create"},
 	"authentication.k8s.io/selfsubjectreviews":       {"create"},

@@ -119,6 +119,8 @@ func TestNodeAuthorizer(t *testing.T) {
 		{"leader election lease", res("get", "coordination.k8s.io", "leases", "", "kube-system", "kube-scheduler"), false, `can only access leases in the "kube-node-lease" system namespace`},
 		{"watch services", res("watch", "", "services", "", "", ""), true, ""},
 		{"list endpointslices", res("list", "discovery.k8s.io", "endpointslices", "", "", ""), true, ""},
+		{"watch namespaces, for the node's DNS", res("watch", "", "namespaces", "", "", ""), true, ""},
+		{"no namespace writes", res("delete", "", "namespaces", "", "e2e", ""), false, ""},
 		{"create events", res("create", "events.k8s.io", "events", "", "ns", ""), true, ""},
 		{"create CSR", res("create", "certificates.k8s.io", "certificatesigningrequests", "", "", ""), true, ""},
 		{"delete a service", res("delete", "", "services", "", "ns", "web"), false, ""},

@@ -37,6 +37,7 @@ func TestNodes(t *testing.T) {
 		{"attach", stepAttach},
 		{"cp", stepCopy},
 		{"port-forward", stepPortForward},
+		{"dns", stepDNS},
 		{"env", stepEnv},
 		{"volumes", stepVolumes},
 		{"probes", stepProbes},
