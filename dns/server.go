@@ -11,12 +11,15 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -223,7 +226,10 @@ func (s *Server) listen(ctx context.Context) ([]*mdns.Server, []net.Addr, error)
 			closeSocket(srv)
 		}
 	}
-	var lc net.ListenConfig
+	// One UDP socket per CPU on the same address (SO_REUSEPORT): the kernel
+	// spreads queries over them, and each socket's reader runs on its own,
+	// where a single reader would cap the rate at one core's worth.
+	lc := net.ListenConfig{Control: setReusePort}
 	for _, addr := range s.listenAddrs {
 		pc, err := lc.ListenPacket(ctx, "udp", addr)
 		if err != nil {
@@ -233,7 +239,16 @@ func (s *Server) listen(ctx context.Context) ([]*mdns.Server, []net.Addr, error)
 		servers = append(servers, &mdns.Server{PacketConn: pc, Handler: h, UDPSize: mdns.MaxMsgSize})
 		host, _, _ := net.SplitHostPort(addr)
 		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		bound := net.JoinHostPort(host, strconv.Itoa(port))
+		for range runtime.GOMAXPROCS(0) - 1 {
+			more, err := lc.ListenPacket(ctx, "udp", bound)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("dns: listen udp %s: %w", bound, err)
+			}
+			servers = append(servers, &mdns.Server{PacketConn: more, Handler: h, UDPSize: mdns.MaxMsgSize})
+		}
+		ln, err := lc.Listen(ctx, "tcp", bound)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("dns: listen tcp %s: %w", addr, err)
@@ -242,6 +257,17 @@ func (s *Server) listen(ctx context.Context) ([]*mdns.Server, []net.Addr, error)
 		addrs = append(addrs, pc.LocalAddr())
 	}
 	return servers, addrs, nil
+}
+
+// setReusePort lets several sockets bind one address, for listen.
+func setReusePort(_, _ string, c syscall.RawConn) error {
+	var sockErr error
+	if err := c.Control(func(fd uintptr) {
+		sockErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); err != nil {
+		return err
+	}
+	return sockErr
 }
 
 func closeSocket(srv *mdns.Server) {

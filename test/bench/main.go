@@ -33,7 +33,7 @@ import (
 func main() {
 	bin := flag.String("kite", os.Getenv("KITE_BIN"), "kite binary")
 	idle := flag.Duration("idle", 30*time.Second, "idle time before reading RSS")
-	only := flag.String("only", "", `run one group of figures: "api" (server foundation), "control-plane" (scheduler, deployment, at rest) or "node" (agent: node Ready, pod start, memory)`)
+	only := flag.String("only", "", `run one group of figures: "api" (server foundation), "control-plane" (scheduler, deployment, at rest), "node" (agent: node Ready, pod start, memory) or "dns" (cluster DNS with dnsperf)`)
 	flag.Parse()
 	if *bin == "" {
 		fail(fmt.Errorf("set KITE_BIN or -kite"))
@@ -48,6 +48,12 @@ func main() {
 	if *only == "" || *only == "node" {
 		benchAgent(ctx, *bin, *idle)
 		if *only == "node" {
+			return
+		}
+	}
+	if *only == "" || *only == "dns" {
+		benchDNS(ctx, *bin)
+		if *only == "dns" {
 			return
 		}
 	}

@@ -57,6 +57,29 @@ func benchAgent(ctx context.Context, bin string, idle time.Duration) {
 		fail(err)
 	}
 
+	start := time.Now()
+	srv, client := startNodeServer(bin, dir)
+	defer srv.stop()
+	ready := waitNodeReady(ctx, client, start)
+	fmt.Printf("node Ready after exec:   %v (server with its agent, image present)\n", ready.Round(time.Millisecond))
+	cmd := srv.cmd
+
+	time.Sleep(idle)
+	fmt.Printf("RSS after %v idle:      %s\n", idle, nodeMemory(cmd.Process.Pid))
+
+	lat := createToRunning(ctx, client, 50)
+	fmt.Printf("create->Running:         p50 %v, p99 %v over 50 pods created one at a time\n",
+		percentile(lat, 0.5).Round(time.Millisecond), percentile(lat, 0.99).Round(time.Millisecond))
+
+	running, deleted := hundredPods(ctx, client, cmd.Process.Pid)
+	fmt.Printf("100 pods on one node:    all Running %v after the first create, all gone %v after the delete\n",
+		running.Round(10*time.Millisecond), deleted.Round(10*time.Millisecond))
+}
+
+// startNodeServer execs `kite server` with its agent in the bench
+// namespace, its data under dir, and returns a client once the server has
+// written its kubeconfig.
+func startNodeServer(bin, dir string) (server, kubernetes.Interface) {
 	// nsenter switches only the network namespace (`ip netns exec` would
 	// mount a fresh /sys and hide the cgroup mounts runc needs).
 	cmd := exec.Command("nsenter", "--net=/run/netns/"+benchNetns, bin, "server", "--data-dir", filepath.Join(dir, "data"),
@@ -70,22 +93,7 @@ func benchAgent(ctx context.Context, bin string, idle time.Duration) {
 	if err := cmd.Start(); err != nil {
 		fail(err)
 	}
-	srv := server{cmd}
-	defer srv.stop()
-	client := waitForClient(dir, start)
-	ready := waitNodeReady(ctx, client, start)
-	fmt.Printf("node Ready after exec:   %v (server with its agent, image present)\n", ready.Round(time.Millisecond))
-
-	time.Sleep(idle)
-	fmt.Printf("RSS after %v idle:      %s\n", idle, nodeMemory(cmd.Process.Pid))
-
-	lat := createToRunning(ctx, client, 50)
-	fmt.Printf("create->Running:         p50 %v, p99 %v over 50 pods created one at a time\n",
-		percentile(lat, 0.5).Round(time.Millisecond), percentile(lat, 0.99).Round(time.Millisecond))
-
-	running, deleted := hundredPods(ctx, client, cmd.Process.Pid)
-	fmt.Printf("100 pods on one node:    all Running %v after the first create, all gone %v after the delete\n",
-		running.Round(10*time.Millisecond), deleted.Round(10*time.Millisecond))
+	return server{cmd}, waitForClient(dir, start)
 }
 
 // makeBenchNetns creates the namespace and its veth link to the host.
