@@ -42,10 +42,12 @@ STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)
 # runc and the CNI plugins for pods, dig for DNS checks in tests, busybox-static
 # for the images tests build (test/images).
 DEB_PACKAGES := ca-certificates iptables runc containernetworking-plugins dnsutils busybox-static
+# dnsperf drives the cluster DNS benchmark.
+BENCH_PACKAGES := dnsperf
 
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build run test lint bench deps clean
+.PHONY: all build run test lint bench deps bench-deps clean
 
 all: build
 
@@ -80,17 +82,21 @@ $(STATICCHECK):
 	mv $(TOOLS_DIR)/staticcheck $@
 
 # Benchmarks start the real binary and print figures (README, Benchmarks).
-bench: build
+bench: bench-deps build
 	$(GO) run ./test/bench -kite $(CURDIR)/$(BIN)
 
-deps:
+# deps installs what kite and its tests need; bench-deps adds the load
+# generators the benchmarks drive.
+deps: PACKAGES = $(DEB_PACKAGES)
+bench-deps: PACKAGES = $(DEB_PACKAGES) $(BENCH_PACKAGES)
+deps bench-deps:
 	@if [ "$$(id -u)" != 0 ]; then \
-		echo "deps: not root; skipping package install (kite needs: $(DEB_PACKAGES))"; \
+		echo "deps: not root; skipping package install (kite needs: $(PACKAGES))"; \
 	elif ! command -v dpkg-query >/dev/null; then \
-		echo "deps: not a Debian system; install by hand: $(DEB_PACKAGES)"; \
+		echo "deps: not a Debian system; install by hand: $(PACKAGES)"; \
 	else \
 		missing=""; \
-		for p in $(DEB_PACKAGES); do \
+		for p in $(PACKAGES); do \
 			dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 		done; \
 		if [ -n "$$missing" ]; then \
