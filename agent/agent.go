@@ -98,6 +98,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Runtime:      rt.RuntimeService(),
 		Images:       rt.ImageService(),
 		DataDir:      dir,
+		Eviction:     cfg.Eviction,
 	})
 	g.Go(func() error { return registrar.Run(ctx) })
 
@@ -112,6 +113,9 @@ func Run(ctx context.Context, cfg Config) error {
 		ClusterDNS:    []string{creds.ClusterDNS},
 		ClusterDomain: creds.ClusterDomain,
 		RegistryAuth:  rt.RegistryAuth,
+
+		ImageGCHighThresholdPercent: cfg.ImageGCHighThresholdPercent,
+		ImageGCLowThresholdPercent:  cfg.ImageGCLowThresholdPercent,
 	})
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"kite/agent/kubelet/node"
 )
 
 // Config is everything an agent needs; the CLI fills and validates it.
@@ -30,6 +32,14 @@ type Config struct {
 	PrivateRegistry string
 	// KubeletPort is where the kubelet API listens (10250).
 	KubeletPort int
+	// Eviction are the hard eviction thresholds (--kubelet-arg
+	// eviction-hard); nil means the defaults.
+	Eviction *node.EvictionThresholds
+	// ImageGCHighThresholdPercent and ImageGCLowThresholdPercent bound the
+	// image garbage collector (--kubelet-arg image-gc-high-threshold and
+	// image-gc-low-threshold); zero means the defaults, 85 and 80.
+	ImageGCHighThresholdPercent int
+	ImageGCLowThresholdPercent  int
 }
 
 // DefaultKubeletPort is the kubelet API port every Kubernetes tool expects.

@@ -51,6 +51,9 @@ func (g *imageGC) loop(ctx context.Context) {
 // collect removes images when usage is above the high threshold, until it
 // is at the low threshold.
 func (g *imageGC) collect(ctx context.Context) error {
+	if g.k.cfg.ImageGCHighThresholdPercent >= 100 {
+		return nil // 100% turns collection off, as for the kubelet
+	}
 	images, err := g.k.cfg.Images.ListImages(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("list images: %w", err)

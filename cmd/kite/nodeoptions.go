@@ -25,6 +25,7 @@ type nodeOptions struct {
 	nodeTaints               []string
 	containerRuntimeEndpoint string
 	privateRegistry          string
+	kubeletArgs              []string
 }
 
 func addNodeFlags(fs *pflag.FlagSet, o *nodeOptions) {
@@ -34,6 +35,8 @@ func addNodeFlags(fs *pflag.FlagSet, o *nodeOptions) {
 	fs.StringSliceVar(&o.nodeTaints, "node-taint", nil, "taint for this node, key=value:Effect (repeatable)")
 	fs.StringVar(&o.containerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI socket instead of the embedded containerd")
 	fs.StringVar(&o.privateRegistry, "private-registry", agent.DefaultPrivateRegistry, "registries.yaml with registry mirrors and credentials")
+	// An array, not a slice: eviction-hard values hold commas.
+	fs.StringArrayVar(&o.kubeletArgs, "kubelet-arg", nil, kubeletArgHelp)
 }
 
 // nodeConfig settles this node's identity (name, address), its labels and
@@ -85,6 +88,9 @@ func nodeConfig(o *nodeOptions, host hostInfo) (agent.Config, error) {
 	}
 	cfg.ContainerRuntimeEndpoint = o.containerRuntimeEndpoint
 	cfg.PrivateRegistry = o.privateRegistry
+	if err := applyKubeletArgs(o.kubeletArgs, &cfg); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
 

@@ -43,7 +43,7 @@ func startNodeCluster(t *testing.T) *nodeCluster {
 		dataDir:    filepath.Join(dir, "data"),
 		kubeconfig: filepath.Join(dir, "kite.yaml"),
 		logPath:    filepath.Join(dir, "server.log"),
-		config:     emptyConfig(t, dir),
+		config:     nodeConfigFile(t, dir),
 		netns:      netns,
 		host:       ip,
 		port:       6443,
@@ -91,6 +91,21 @@ func startNodeCluster(t *testing.T) *nodeCluster {
 	c.k = bundledKubectl(t, s)
 	c.waitNodeReady(t, "node-1")
 	return c
+}
+
+// nodeConfigFile writes the nodes' config file. Test machines may run
+// with fuller disks than the kubelet's defaults allow (DiskPressure would
+// taint the node and the image collector would remove the test images),
+// and these pods need little room; the list form also exercises
+// --kubelet-arg from a config file.
+func nodeConfigFile(t *testing.T, dir string) string {
+	p := filepath.Join(dir, "config.yaml")
+	writeFileAt(t, p, `kubelet-arg:
+  - eviction-hard=nodefs.available<256Mi,nodefs.inodesFree<1%
+  - image-gc-high-threshold=100
+  - image-gc-low-threshold=99
+`)
+	return p
 }
 
 func (c *nodeCluster) startRegistries(t *testing.T) {
@@ -144,7 +159,7 @@ func (c *nodeCluster) startAgent(t *testing.T, n int, token string) *kiteServer 
 		dir:     dir,
 		dataDir: filepath.Join(dir, "data"),
 		logPath: filepath.Join(dir, "agent.log"),
-		config:  emptyConfig(t, dir),
+		config:  nodeConfigFile(t, dir),
 		netns:   netns,
 		host:    ip,
 	}

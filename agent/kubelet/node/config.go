@@ -34,6 +34,9 @@ type Config struct {
 	// DataDir is the agent's state directory: its file system is the
 	// node's ephemeral storage (and image store), watched for pressure.
 	DataDir string
+	// Eviction are the hard eviction thresholds behind the pressure
+	// conditions; nil means DefaultEvictionThresholds.
+	Eviction *EvictionThresholds
 }
 
 // KubeletVersion is what the node reports as status.nodeInfo.kubeletVersion.

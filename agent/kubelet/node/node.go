@@ -54,6 +54,10 @@ func New(cfg Config) *Node {
 	if cfg.KubeletPort == 0 {
 		cfg.KubeletPort = 10250
 	}
+	if cfg.Eviction == nil {
+		defaults := DefaultEvictionThresholds()
+		cfg.Eviction = &defaults
+	}
 	return &Node{
 		cfg:      cfg,
 		host:     host{root: "/"},
@@ -188,6 +192,7 @@ func statusEqual(a, b corev1.NodeStatus) bool {
 // images.
 func (n *Node) observe(ctx context.Context) observation {
 	o := observation{
+		eviction:   *n.cfg.Eviction,
 		cpus:       runtime.NumCPU(),
 		hugepages:  n.host.hugepages(),
 		machineID:  n.host.readTrimmed("/etc/machine-id"),

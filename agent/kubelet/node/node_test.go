@@ -80,6 +80,7 @@ func TestHostFacts(t *testing.T) {
 
 func TestPressureAndResources(t *testing.T) {
 	base := observation{
+		eviction:  DefaultEvictionThresholds(),
 		cpus:      4,
 		meminfo:   map[string]int64{"MemTotal": 4 << 30, "MemAvailable": 2 << 30},
 		hugepages: map[string]resource.Quantity{"hugepages-2Mi": *resource.NewQuantity(64<<20, resource.BinarySI)},
@@ -97,6 +98,17 @@ func TestPressureAndResources(t *testing.T) {
 		{"inodes below 5%", func(o *observation) { o.fs = &fsStats{capacity: 100, available: 90, inodes: 100, inodesFree: 4} }, pressure{disk: true}},
 		{"pids below 5%", func(o *observation) { o.pidUsed = 960 }, pressure{pid: true}},
 		{"unmeasured disk", func(o *observation) { o.fs = nil }, pressure{}},
+		{"disk below 10% with nodefs.available<1%", func(o *observation) {
+			o.fs = &fsStats{capacity: 100, available: 9, inodes: 10, inodesFree: 10}
+			o.eviction.NodefsAvailable = Threshold{Percent: 1}
+		}, pressure{}},
+		{"disk below imagefs.available<1Gi", func(o *observation) {
+			o.eviction.ImagefsAvailable = Threshold{Quantity: 60 << 30}
+		}, pressure{disk: true}},
+		{"memory thresholds off", func(o *observation) {
+			o.meminfo = map[string]int64{"MemTotal": 4 << 30, "MemAvailable": 0}
+			o.eviction.MemoryAvailable = Threshold{}
+		}, pressure{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

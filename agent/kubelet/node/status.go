@@ -10,22 +10,17 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// The kubelet's default hard eviction thresholds; they are also what
-// allocatable keeps back from capacity.
 const (
-	memoryEvictionThreshold = 100 << 20 // memory.available<100Mi
-	nodefsAvailablePercent  = 10        // nodefs.available<10% (the image store is on the same file system)
-	nodefsInodesPercent     = 5         // nodefs.inodesFree<5%
-	// pidAvailablePercent: the kubelet has no default PID threshold; a
-	// node with fewer than 5% of its PIDs left cannot start pods reliably.
-	pidAvailablePercent = 5
-	maxPods             = 110
+	maxPods = 110
 	// maxImages is how many images node.status.images lists, largest first.
 	maxImages = 50
 )
 
 // observation is one look at the machine and the runtime.
 type observation struct {
+	// eviction are the hard thresholds; they are also what allocatable
+	// keeps back from capacity.
+	eviction  EvictionThresholds
 	cpus      int
 	meminfo   map[string]int64
 	hugepages map[string]resource.Quantity
@@ -45,15 +40,20 @@ type observation struct {
 
 func (o observation) pressure() pressure {
 	var p pressure
+	e := o.eviction
 	if avail, ok := o.meminfo["MemAvailable"]; ok {
-		p.memory = avail < memoryEvictionThreshold
+		p.memory = e.MemoryAvailable.below(avail, o.meminfo["MemTotal"])
 	}
-	if o.fs != nil {
-		p.disk = o.fs.available*100 < o.fs.capacity*nodefsAvailablePercent ||
-			(o.fs.inodes > 0 && o.fs.inodesFree*100 < o.fs.inodes*nodefsInodesPercent)
+	if fs := o.fs; fs != nil {
+		p.disk = e.NodefsAvailable.below(fs.available, fs.capacity) ||
+			e.ImagefsAvailable.below(fs.available, fs.capacity)
+		if fs.inodes > 0 {
+			p.disk = p.disk || e.NodefsInodesFree.below(fs.inodesFree, fs.inodes) ||
+				e.ImagefsInodesFree.below(fs.inodesFree, fs.inodes)
+		}
 	}
 	if o.pidLimit > 0 {
-		p.pid = (o.pidLimit-o.pidUsed)*100 < o.pidLimit*pidAvailablePercent
+		p.pid = e.PIDAvailable.below(o.pidLimit-o.pidUsed, o.pidLimit)
 	}
 	return p
 }
@@ -72,7 +72,7 @@ func (o observation) resources() (capacity, allocatable corev1.ResourceList) {
 	capacity[corev1.ResourceMemory] = *resource.NewQuantity(memory, resource.BinarySI)
 	// Huge pages are set aside by the kernel: pods get them as their own
 	// resource, never as memory.
-	allocMemory := memory - memoryEvictionThreshold
+	allocMemory := memory - o.eviction.MemoryAvailable.reserve(memory)
 	for name, q := range o.hugepages {
 		capacity[corev1.ResourceName(name)] = q
 		allocatable[corev1.ResourceName(name)] = q
@@ -81,7 +81,7 @@ func (o observation) resources() (capacity, allocatable corev1.ResourceList) {
 	allocatable[corev1.ResourceMemory] = *resource.NewQuantity(max(allocMemory, 0), resource.BinarySI)
 	if o.fs != nil {
 		capacity[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(o.fs.capacity, resource.BinarySI)
-		reserved := o.fs.capacity * nodefsAvailablePercent / 100
+		reserved := o.eviction.NodefsAvailable.reserve(o.fs.capacity)
 		allocatable[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(o.fs.capacity-reserved, resource.BinarySI)
 	}
 	return capacity, allocatable
