@@ -168,9 +168,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return routes.Run(ctx)
 	})
 	g.Go(func() error { return kl.Run(ctx) })
-	if !slices.Contains(creds.Disabled, "dns") {
+	dnsLocal := !slices.Contains(creds.Disabled, "dns")
+	if dnsLocal {
 		g.Go(func() error { return runDNS(ctx, client, creds) })
 	}
+	g.Go(func() error { return runProxy(ctx, client, cfg, creds, dnsLocal) })
 	g.Go(func() error {
 		<-rt.Done()
 		if ctx.Err() != nil {

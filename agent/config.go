@@ -30,6 +30,9 @@ type Config struct {
 	ContainerRuntimeEndpoint string
 	// PrivateRegistry is the registries.yaml with mirrors and credentials.
 	PrivateRegistry string
+	// ProxyMode is the service proxy's data path: ProxyModeIPTables (the
+	// default when empty) or ProxyModeNFTables.
+	ProxyMode string
 	// KubeletPort is where the kubelet API listens (10250).
 	KubeletPort int
 	// Eviction are the hard eviction thresholds (--kubelet-arg

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
@@ -25,6 +26,7 @@ import (
 	"kite/server/controllers/resourcequota"
 	"kite/server/controllers/rootcacert"
 	"kite/server/controllers/serviceaccount"
+	"kite/server/controllers/servicelb"
 	"kite/server/controllers/statefulset"
 	"kite/server/controllers/ttlafterfinished"
 	"kite/server/registry"
@@ -69,7 +71,7 @@ func startControlPlane(ctx context.Context, config *rest.Config, cfg Config) err
 		return err
 	}
 	go controllers.Lead(ctx, cc.Client, "kube-controller-manager", timing, func(term context.Context) {
-		cc.Run(term,
+		runners := []controllers.Runner{
 			garbagecollector.New(cc, resources),
 			namespace.New(cc, namespaced),
 			replicaset.New(cc),
@@ -89,7 +91,13 @@ func startControlPlane(ctx context.Context, config *rest.Config, cfg Config) err
 			podgc.New(cc),
 			resourcequota.New(cc),
 			persistentvolume.New(cc),
-		)
+		}
+		// ServiceLB publishes node addresses for LoadBalancer Services,
+		// which every node's service proxy then answers on.
+		if !slices.Contains(cfg.Disable, "servicelb") {
+			runners = append(runners, servicelb.New(cc))
+		}
+		cc.Run(term, runners...)
 	})
 	return nil
 }

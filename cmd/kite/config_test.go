@@ -237,7 +237,7 @@ func TestPrecedence(t *testing.T) {
 			name:  "k3s component names",
 			args:  []string{"--disable", "traefik,servicelb,coredns,ingress"},
 			check: func(c server.Config) any { return c.Disable },
-			want:  []string{"ingress", "dns"},
+			want:  []string{"ingress", "servicelb", "dns"},
 		},
 		{
 			name:  "token and etcd ports",

@@ -74,6 +74,7 @@ func newRootCommand() *cobra.Command {
 		newEtcdctlCommand(),
 		newVersionCommand(),
 		newCheckConfigCommand(),
+		newCleanupCommand(),
 	)
 	return root
 }

@@ -26,6 +26,7 @@ type nodeOptions struct {
 	containerRuntimeEndpoint string
 	privateRegistry          string
 	kubeletArgs              []string
+	proxyMode                string
 }
 
 func addNodeFlags(fs *pflag.FlagSet, o *nodeOptions) {
@@ -35,6 +36,7 @@ func addNodeFlags(fs *pflag.FlagSet, o *nodeOptions) {
 	fs.StringSliceVar(&o.nodeTaints, "node-taint", nil, "taint for this node, key=value:Effect (repeatable)")
 	fs.StringVar(&o.containerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI socket instead of the embedded containerd")
 	fs.StringVar(&o.privateRegistry, "private-registry", agent.DefaultPrivateRegistry, "registries.yaml with registry mirrors and credentials")
+	fs.StringVar(&o.proxyMode, "proxy-mode", agent.ProxyModeIPTables, "service proxy data path: "+strings.Join(agent.ProxyModes, " or "))
 	// An array, not a slice: eviction-hard values hold commas.
 	fs.StringArrayVar(&o.kubeletArgs, "kubelet-arg", nil, kubeletArgHelp)
 }
@@ -88,6 +90,10 @@ func nodeConfig(o *nodeOptions, host hostInfo) (agent.Config, error) {
 	}
 	cfg.ContainerRuntimeEndpoint = o.containerRuntimeEndpoint
 	cfg.PrivateRegistry = o.privateRegistry
+	if !slices.Contains(agent.ProxyModes, o.proxyMode) {
+		return cfg, fmt.Errorf("--proxy-mode %q: want %s", o.proxyMode, strings.Join(agent.ProxyModes, " or "))
+	}
+	cfg.ProxyMode = o.proxyMode
 	if err := applyKubeletArgs(o.kubeletArgs, &cfg); err != nil {
 		return cfg, err
 	}

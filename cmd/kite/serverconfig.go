@@ -113,7 +113,7 @@ func checkClusterOptions(o *serverOptions, cfg *server.Config) error {
 }
 
 // knownParts are the packaged parts --disable turns off.
-var knownParts = []string{"dns", "ingress"}
+var knownParts = []string{"dns", "ingress", "servicelb"}
 
 // k3sParts maps k3s's names for packaged parts to kite's, so k3s scripts
 // carry over: kite's ingress replaces Traefik, its DNS replaces CoreDNS.
@@ -121,7 +121,6 @@ var knownParts = []string{"dns", "ingress"}
 var k3sParts = map[string]string{
 	"traefik":        "ingress",
 	"coredns":        "dns",
-	"servicelb":      "",
 	"local-storage":  "",
 	"metrics-server": "",
 }

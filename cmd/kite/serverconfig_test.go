@@ -52,7 +52,7 @@ func TestValidation(t *testing.T) {
 		{name: "kubeconfig mode not octal", args: []string{"--write-kubeconfig-mode", "0999"}, wantErr: `--write-kubeconfig-mode "0999" is not a file mode; use octal such as 0600 or 0644`},
 		{name: "kubeconfig mode too big", args: []string{"--write-kubeconfig-mode", "10644"}, wantErr: `--write-kubeconfig-mode "10644" is not a file mode; use octal such as 0600 or 0644`},
 		{name: "empty data dir", env: map[string]string{"KITE_DATA_DIR": " "}, wantErr: "--data-dir must not be empty"},
-		{name: "unknown disable", args: []string{"--disable", "ingress,kube-proxy"}, wantErr: `--disable "kube-proxy" is not a part kite can turn off (known: dns, ingress)`},
+		{name: "unknown disable", args: []string{"--disable", "ingress,kube-proxy"}, wantErr: `--disable "kube-proxy" is not a part kite can turn off (known: dns, ingress, servicelb)`},
 		{name: "node label", args: []string{"--node-label", "role"}, wantErr: `--node-label "role" is not a label such as example.com/role=db`},
 		{name: "node taint effect", args: []string{"--node-taint", "dedicated=db:Never"}, wantErr: `--node-taint "dedicated=db:Never" is not a taint such as dedicated=db:NoSchedule (effects: NoSchedule, PreferNoSchedule, NoExecute)`},
 		{name: "runtime endpoint", args: []string{"--container-runtime-endpoint", "tcp://1.2.3.4:5"}, wantErr: `--container-runtime-endpoint "tcp://1.2.3.4:5" is not a unix socket such as unix:///run/containerd/containerd.sock`},

@@ -26,6 +26,15 @@ func needsNodePorts(svc *api.Service) bool {
 	return svc.Spec.Type == api.ServiceTypeNodePort || svc.Spec.Type == api.ServiceTypeLoadBalancer
 }
 
+// needsHealthCheckNodePort: a LoadBalancer that keeps traffic on nodes with
+// local endpoints gets a node port where load balancers probe which nodes
+// those are.
+func needsHealthCheckNodePort(svc *api.Service) bool {
+	return svc.Spec.Type == api.ServiceTypeLoadBalancer && svc.Spec.ExternalTrafficPolicy == api.ServiceExternalTrafficPolicyLocal
+}
+
+var healthCheckNodePortPath = field.NewPath("spec", "healthCheckNodePort")
+
 // allocateOnCreate fills in what kube-apiserver's service REST allocates:
 // IP family fields, the cluster IP and node ports. release undoes it.
 func (s *Server) allocateOnCreate(ctx context.Context, h *resourceHandler, obj runtime.Object, dry bool) (release func(), err error) {
@@ -98,6 +107,14 @@ func (s *Server) allocateOnCreate(ctx context.Context, h *resourceHandler, obj r
 			p.NodePort = int32(port)
 		}
 	}
+	if needsHealthCheckNodePort(svc) {
+		port, err := a.ports.Allocate(ctx, int(svc.Spec.HealthCheckNodePort), healthCheckNodePortPath)
+		if err != nil {
+			return fail(err)
+		}
+		ports = append(ports, port)
+		svc.Spec.HealthCheckNodePort = int32(port)
+	}
 	if dry {
 		release()
 		return func() {}, nil
@@ -133,6 +150,9 @@ func (s *Server) admitServiceUpdate(ctx context.Context, h *resourceHandler, svc
 				held[p.NodePort] = true
 			}
 		}
+	}
+	if needsHealthCheckNodePort(old) && old.Spec.HealthCheckNodePort != 0 {
+		held[old.Spec.HealthCheckNodePort] = true
 	}
 	var allocated []int
 	release := func() {
@@ -172,6 +192,23 @@ func (s *Server) admitServiceUpdate(ctx context.Context, h *resourceHandler, svc
 			p.NodePort = int32(port)
 		}
 	}
+	if needsHealthCheckNodePort(svc) {
+		if svc.Spec.HealthCheckNodePort == 0 && needsHealthCheckNodePort(old) {
+			svc.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
+		}
+		if hc := svc.Spec.HealthCheckNodePort; hc == 0 || !held[hc] {
+			port, err := s.allocator.ports.Allocate(ctx, int(hc), healthCheckNodePortPath)
+			if err != nil {
+				release()
+				if fe, ok := err.(*field.Error); ok {
+					return nil, apierrors.NewInvalid(h.res.GVK().GroupKind(), svc.Name, field.ErrorList{fe})
+				}
+				return nil, err
+			}
+			allocated = append(allocated, port)
+			svc.Spec.HealthCheckNodePort = int32(port)
+		}
+	}
 	return func(stored bool) {
 		if !stored {
 			release()
@@ -182,6 +219,9 @@ func (s *Server) admitServiceUpdate(ctx context.Context, h *resourceHandler, svc
 			for _, p := range svc.Spec.Ports {
 				kept[p.NodePort] = true
 			}
+		}
+		if needsHealthCheckNodePort(svc) {
+			kept[svc.Spec.HealthCheckNodePort] = true
 		}
 		for port := range held {
 			if !kept[port] {
@@ -207,5 +247,8 @@ func (s *Server) releaseOnDelete(_ *resourceHandler, obj runtime.Object) {
 		if p.NodePort != 0 {
 			s.allocator.ports.Release(ctx, int(p.NodePort))
 		}
+	}
+	if svc.Spec.HealthCheckNodePort != 0 {
+		s.allocator.ports.Release(ctx, int(svc.Spec.HealthCheckNodePort))
 	}
 }

@@ -196,6 +196,37 @@ func testNodePorts(t *testing.T, e *env) {
 			t.Fatalf("got node port %d", got.Spec.Ports[0].NodePort)
 		}
 	})
+	t.Run("health check node port", func(t *testing.T) {
+		// A LoadBalancer with the Local policy gets one, kept across
+		// updates and freed when the policy changes.
+		s := service(ns, "local")
+		s.Spec.Type = corev1.ServiceTypeLoadBalancer
+		s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+		got, err := svcs.Create(ctx(t), s, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := got.Spec.HealthCheckNodePort
+		if hc < 30000 || hc > 32767 || hc == got.Spec.Ports[0].NodePort {
+			t.Fatalf("health check node port %d (node port %d)", hc, got.Spec.Ports[0].NodePort)
+		}
+		got.Spec.Ports[0].Port = 8080
+		if got, err = svcs.Update(ctx(t), got, metav1.UpdateOptions{}); err != nil || got.Spec.HealthCheckNodePort != hc {
+			t.Fatalf("after update: health check node port %d, %v; want %d kept", got.Spec.HealthCheckNodePort, err, hc)
+		}
+		got.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
+		got.Spec.HealthCheckNodePort = 0
+		if _, err = svcs.Update(ctx(t), got, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// Freed: another Service may ask for it.
+		again := service(ns, "takes-hc")
+		again.Spec.Type = corev1.ServiceTypeNodePort
+		again.Spec.Ports[0].NodePort = hc
+		if _, err := svcs.Create(ctx(t), again, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("port %d not freed: %v", hc, err)
+		}
+	})
 	t.Run("node port on a ClusterIP service", func(t *testing.T) {
 		s := service(ns, "cip")
 		s.Spec.Ports[0].NodePort = 31000

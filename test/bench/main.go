@@ -2,8 +2,9 @@
 // server foundation is judged by (time to /readyz, idle memory, create
 // throughput, list latency, create-to-watch latency) and those of the
 // control plane (scheduler throughput, a large Deployment, CPU and memory
-// at rest with 10,000 pods) and those of the agent (node Ready, pod start
-// latency, 100 pods, memory). `make bench` runs it.
+// at rest with 10,000 pods), those of the agent (node Ready, pod start
+// latency, 100 pods, memory), the cluster DNS and the service proxy.
+// `make bench` runs it.
 package main
 
 import (
@@ -33,7 +34,7 @@ import (
 func main() {
 	bin := flag.String("kite", os.Getenv("KITE_BIN"), "kite binary")
 	idle := flag.Duration("idle", 30*time.Second, "idle time before reading RSS")
-	only := flag.String("only", "", `run one group of figures: "api" (server foundation), "control-plane" (scheduler, deployment, at rest), "node" (agent: node Ready, pod start, memory) or "dns" (cluster DNS with dnsperf)`)
+	only := flag.String("only", "", `run one group of figures: "api" (server foundation), "control-plane" (scheduler, deployment, at rest), "node" (agent: node Ready, pod start, memory), "dns" (cluster DNS with dnsperf) or "proxy" (service proxy syncs at 10,000 Services)`)
 	flag.Parse()
 	if *bin == "" {
 		fail(fmt.Errorf("set KITE_BIN or -kite"))
@@ -54,6 +55,12 @@ func main() {
 	if *only == "" || *only == "dns" {
 		benchDNS(ctx, *bin)
 		if *only == "dns" {
+			return
+		}
+	}
+	if *only == "" || *only == "proxy" {
+		benchProxy()
+		if *only == "proxy" {
 			return
 		}
 	}

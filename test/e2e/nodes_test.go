@@ -45,6 +45,8 @@ func TestNodes(t *testing.T) {
 		{"static-pod", stepStaticPod},
 		{"image-pull", stepImagePull},
 		{"join", stepJoin},
+		{"services", stepServices},
+		{"proxy-cleanup", stepProxyCleanup},
 	} {
 		if !t.Run(step.name, func(t *testing.T) { step.fn(t, c, ns) }) && step.name == "run" {
 			t.FailNow() // later steps use the pod of this one

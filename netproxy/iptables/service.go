@@ -1,0 +1,288 @@
+package iptables
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+
+	"kite/netproxy"
+)
+
+// chain is one per-service chain and its rules.
+type chain struct {
+	name  string
+	rules []string
+}
+
+// serviceRules is what one service port contributes: rules in the shared
+// dispatch chains (rewritten at every sync) and chains of its own
+// (rewritten only when the service port changed).
+type serviceRules struct {
+	natServices    []string
+	natNodePorts   []string
+	filterServices []string
+	filterExternal []string
+	chains         []chain // nat table
+}
+
+// family is the IP family a backend handles.
+type family struct{ ipv6 bool }
+
+func (f family) has(a netip.Addr) bool { return a.Is6() == f.ipv6 }
+
+func (f family) host(a netip.Addr) string { return netip.PrefixFrom(a, a.BitLen()).String() }
+
+func (f family) addrs(in []netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range in {
+		if f.has(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// localnet is the loopback network, reachable for node ports only in IPv4
+// (route_localnet has no IPv6 counterpart).
+func (f family) localnet() string {
+	if f.ipv6 {
+		return "::1/128"
+	}
+	return "127.0.0.0/8"
+}
+
+func (f family) rejectWith(p v1.Protocol) string {
+	switch {
+	case p == v1.ProtocolTCP:
+		return "tcp-reset"
+	case f.ipv6:
+		return "icmp6-port-unreachable"
+	}
+	return "icmp-port-unreachable"
+}
+
+// rule renders "-A chain args..." as one restore line.
+func rule(chainName string, args ...string) string {
+	return "-A " + chainName + " " + strings.Join(args, " ")
+}
+
+func comment(text string) []string {
+	return []string{"-m", "comment", "--comment", strconv.Quote(text)}
+}
+
+// match joins argument groups into one argument list.
+func match(groups ...[]string) []string {
+	var out []string
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+func proto(p v1.Protocol) []string {
+	name := strings.ToLower(string(p))
+	return []string{"-p", name, "-m", name}
+}
+
+func dport(port int32) []string { return []string{"--dport", strconv.Itoa(int(port))} }
+
+// renderService computes the rules for one service port in family f.
+// withChains false skips its own chains (for service ports a partial sync
+// leaves alone). It returns nil when the port has no address in f.
+func renderService(sp *netproxy.ServicePort, f family, podCIDR string, withChains bool) *serviceRules {
+	clusterIPs := f.addrs(sp.ClusterIPs)
+	if len(clusterIPs) == 0 {
+		return nil
+	}
+	// Endpoint choice happens among this family's endpoints only.
+	fam := *sp
+	fam.Endpoints = nil
+	for _, e := range sp.Endpoints {
+		if f.has(e.IP) {
+			fam.Endpoints = append(fam.Endpoints, e)
+		}
+	}
+	externalIPs := f.addrs(sp.ExternalIPs)
+	lbIPs := f.addrs(sp.LoadBalancerIPs)
+	hasExternal := sp.NodePort != 0 || len(externalIPs) > 0 || len(lbIPs) > 0
+
+	name := sp.Name
+	svc, svl, ext, fw := svcChain(name), svlChain(name), extChain(name), fwChain(name)
+	clusterEps, localEps := fam.ClusterEndpoints(), fam.LocalEndpoints()
+	internalEps, externalEps := fam.InternalEndpoints(), fam.ExternalEndpoints()
+	internalTarget, externalTarget := svc, svc
+	if sp.InternalPolicyLocal {
+		internalTarget = svl
+	}
+	if sp.ExternalPolicyLocal {
+		externalTarget = svl
+	}
+	// Traffic from outside the node is only accepted into the external
+	// chain when some endpoint exists; pods and the node itself are
+	// short-circuited to all endpoints even when none is local.
+	useExt := hasExternal && len(clusterEps) > 0
+	useSVC := len(clusterEps) > 0 && (!sp.InternalPolicyLocal || useExt)
+	useSVL := len(localEps) > 0 && (sp.InternalPolicyLocal || (useExt && sp.ExternalPolicyLocal))
+	useFW := useExt && len(lbIPs) > 0 && len(sp.LoadBalancerSourceRanges) > 0
+	pm := proto(sp.Protocol)
+	who := name.String()
+
+	out := &serviceRules{}
+	// Rejections: with no endpoint at all the client learns at once; with
+	// endpoints elsewhere only, a Local policy drops like upstream does.
+	unreachable, why := verdict(f, sp.Protocol, len(clusterEps) == 0)
+
+	for _, ip := range clusterIPs {
+		dst := match([]string{"-d", f.host(ip)}, pm, dport(sp.Port))
+		if len(internalEps) > 0 {
+			out.natServices = append(out.natServices, rule(servicesChain, match(dst, comment(who+" cluster IP"), []string{"-j", internalTarget})...))
+		} else {
+			out.filterServices = append(out.filterServices, rule(servicesChain, match(dst, comment(who+why), unreachable)...))
+		}
+	}
+	externalEntry := ext
+	for _, ip := range externalIPs {
+		dst := match([]string{"-d", f.host(ip)}, pm, dport(sp.Port))
+		if useExt {
+			out.natServices = append(out.natServices, rule(servicesChain, match(dst, comment(who+" external IP"), []string{"-j", externalEntry})...))
+		}
+		if len(externalEps) == 0 {
+			out.filterExternal = append(out.filterExternal, rule(externalServicesChain, match(dst, comment(who+why), unreachable)...))
+		}
+	}
+	if useFW {
+		externalEntry = fw
+	}
+	for _, ip := range lbIPs {
+		dst := match([]string{"-d", f.host(ip)}, pm, dport(sp.Port))
+		if useExt {
+			out.natServices = append(out.natServices, rule(servicesChain, match(dst, comment(who+" load balancer IP"), []string{"-j", externalEntry})...))
+		}
+		if len(externalEps) == 0 {
+			out.filterExternal = append(out.filterExternal, rule(externalServicesChain, match(dst, comment(who+why), unreachable)...))
+		}
+	}
+	if sp.NodePort != 0 {
+		np := match(pm, dport(sp.NodePort))
+		if useExt {
+			out.natNodePorts = append(out.natNodePorts, rule(nodePortsChain, match(np, comment(who+" node port"), []string{"-j", ext})...))
+		}
+		if len(externalEps) == 0 {
+			local := []string{"-m", "addrtype", "--dst-type", "LOCAL"}
+			out.filterExternal = append(out.filterExternal, rule(externalServicesChain, match(local, np, comment(who+why), unreachable)...))
+		}
+	}
+	if !withChains {
+		return out
+	}
+
+	if useSVC {
+		c := chain{name: svc}
+		if podCIDR != "" {
+			// Replies from an endpoint must come back through this node
+			// when the client is not a pod.
+			for _, ip := range clusterIPs {
+				c.rules = append(c.rules, rule(svc, match([]string{"-d", f.host(ip)}, pm, dport(sp.Port), []string{"!", "-s", podCIDR},
+					comment(who+" cluster IP from outside the pod network"), []string{"-j", markMasqChain})...))
+			}
+		}
+		c.rules = append(c.rules, balance(svc, sp, clusterEps)...)
+		out.chains = append(out.chains, c)
+	}
+	if useSVL {
+		out.chains = append(out.chains, chain{name: svl, rules: balance(svl, sp, localEps)})
+	}
+	if useExt {
+		c := chain{name: ext}
+		if sp.ExternalPolicyLocal {
+			// Local keeps the client's address, so no masquerading; pods
+			// and the node itself still reach any endpoint.
+			if podCIDR != "" {
+				c.rules = append(c.rules, rule(ext, match([]string{"-s", podCIDR}, comment("pod traffic for "+who+" external destinations"), []string{"-j", svc})...))
+			}
+			srcLocal := []string{"-m", "addrtype", "--src-type", "LOCAL"}
+			c.rules = append(c.rules,
+				rule(ext, match(srcLocal, comment("masquerade node traffic for "+who+" external destinations"), []string{"-j", markMasqChain})...),
+				rule(ext, match(srcLocal, comment("route node traffic for "+who+" external destinations"), []string{"-j", svc})...))
+			if len(localEps) > 0 {
+				c.rules = append(c.rules, rule(ext, "-j", externalTarget))
+			}
+		} else {
+			c.rules = append(c.rules,
+				rule(ext, match(comment("masquerade traffic for "+who+" external destinations"), []string{"-j", markMasqChain})...),
+				rule(ext, "-j", externalTarget))
+		}
+		out.chains = append(out.chains, c)
+	}
+	if useFW {
+		c := chain{name: fw}
+		for _, r := range sp.LoadBalancerSourceRanges {
+			if r.Addr().Is6() != f.ipv6 {
+				continue
+			}
+			c.rules = append(c.rules, rule(fw, match([]string{"-s", r.String()}, comment(who+" load balancer source range"), []string{"-j", ext})...))
+		}
+		c.rules = append(c.rules, rule(fw, match(comment(who+" outside the load balancer source ranges"), []string{"-j", markDropChain})...))
+		out.chains = append(out.chains, c)
+	}
+	seen := map[string]bool{}
+	var used []netproxy.Endpoint
+	if useSVC {
+		used = append(used, clusterEps...)
+	}
+	if useSVL {
+		used = append(used, localEps...)
+	}
+	for _, e := range used {
+		sep := sepChain(name, e)
+		if seen[sep] {
+			continue
+		}
+		seen[sep] = true
+		dnat := match(pm)
+		if sp.SessionAffinityTimeout > 0 {
+			dnat = append(dnat, "-m", "recent", "--name", sep, "--set")
+		}
+		dnat = append(dnat, "-j", "DNAT", "--to-destination", e.String())
+		out.chains = append(out.chains, chain{name: sep, rules: []string{
+			rule(sep, match([]string{"-s", f.host(e.IP)}, comment(who+" hairpin"), []string{"-j", markMasqChain})...),
+			rule(sep, match(comment(who), dnat)...),
+		}})
+	}
+	return out
+}
+
+// verdict is the filter target for traffic with nowhere to go.
+func verdict(f family, p v1.Protocol, noEndpoints bool) ([]string, string) {
+	if noEndpoints {
+		return []string{"-j", "REJECT", "--reject-with", f.rejectWith(p)}, " has no endpoints"
+	}
+	return []string{"-j", "DROP"}, " has no local endpoints"
+}
+
+// balance spreads new connections evenly: the i-th of n endpoints takes
+// 1/(n-i) of what the earlier ones left. With ClientIP affinity, a client
+// seen recently goes back to its endpoint first.
+func balance(chainName string, sp *netproxy.ServicePort, eps []netproxy.Endpoint) []string {
+	var rules []string
+	who := sp.Name.String()
+	if sp.SessionAffinityTimeout > 0 {
+		for _, e := range eps {
+			sep := sepChain(sp.Name, e)
+			rules = append(rules, rule(chainName, match(comment(who+" -> "+e.String()),
+				[]string{"-m", "recent", "--name", sep, "--rcheck", "--seconds", strconv.Itoa(int(sp.SessionAffinityTimeout)), "--reap", "-j", sep})...))
+		}
+	}
+	for i, e := range eps {
+		sep := sepChain(sp.Name, e)
+		args := comment(who + " -> " + e.String())
+		if left := len(eps) - i; left > 1 {
+			args = append(args, "-m", "statistic", "--mode", "random", "--probability", fmt.Sprintf("%0.10f", 1/float64(left)))
+		}
+		rules = append(rules, rule(chainName, append(args, "-j", sep)...))
+	}
+	return rules
+}

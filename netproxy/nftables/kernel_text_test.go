@@ -1,0 +1,66 @@
+package nftables
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestTextMatchesKernel proves the text the golden files show is what the
+// kernel gets: nft loading the text and the backend sending its netlink
+// batch must leave tables that nft lists identically.
+func TestTextMatchesKernel(t *testing.T) {
+	needRoot(t)
+	node := newTestNetns(t, "kite-nft-"+randomSuffix(t))
+	first, second, changed := partialFixture()
+	cases := goldenStates()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			r := renderer{family: family{ipv6: tt.ipv6}}
+			tx := r.render(tt.state, nil, nil, nil)
+			fromText, fromNetlink := loadBoth(t, node, tx.batch, nil)
+			if fromText != fromNetlink {
+				t.Errorf("nft -f of the text lists\n%s\nthe netlink batch lists\n%s", fromText, fromNetlink)
+			}
+		})
+	}
+	t.Run("partial", func(t *testing.T) {
+		r := renderer{}
+		tx1 := r.render(first, nil, nil, nil)
+		tx2 := r.render(second, changed, tx1.next, nil)
+		fromText, fromNetlink := loadBoth(t, node, tx2.batch, tx1.batch)
+		if fromText != fromNetlink {
+			t.Errorf("nft -f of the text lists\n%s\nthe netlink batch lists\n%s", fromText, fromNetlink)
+		}
+	})
+}
+
+// loadBoth applies b (after setup, when given) once as nft text and once
+// over netlink, and returns both listings of the table.
+func loadBoth(t *testing.T, ns *testNetns, b, setup *batch) (fromText, fromNetlink string) {
+	t.Helper()
+	list := func() string { return ns.exec("nft", "list", "table", b.fam.table(), tableName) }
+	apply := func(x *batch) {
+		cmd := exec.Command("ip", "netns", "exec", ns.name, "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(string(x.text()))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nft -f: %v: %s", err, out)
+		}
+	}
+	if setup != nil {
+		apply(setup)
+	}
+	apply(b)
+	fromText = list()
+	if setup != nil {
+		if err := ns.do(setup.send); err != nil {
+			t.Fatalf("netlink setup batch: %v", err)
+		}
+	}
+	if err := ns.do(b.send); err != nil {
+		t.Fatalf("netlink batch: %v", err)
+	}
+	fromNetlink = list()
+	ns.exec("nft", "delete", "table", b.fam.table(), tableName)
+	return fromText, fromNetlink
+}
