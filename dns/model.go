@@ -3,6 +3,7 @@ package dns
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,6 +72,9 @@ type model struct {
 	servicesByIP    map[netip.Addr]map[objectKey]struct{}
 	slicesByIP      map[netip.Addr]map[objectKey]struct{}
 	modified        time.Time
+	// changes counts the changes applied; caches of answers built from the
+	// model are valid only while it stays the same.
+	changes atomic.Uint64
 }
 
 func newModel() *model {
@@ -106,14 +110,14 @@ func (m *model) setNamespace(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.namespaces[name] = struct{}{}
-	m.modified = time.Now()
+	m.changed()
 }
 
 func (m *model) deleteNamespace(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.namespaces, name)
-	m.modified = time.Now()
+	m.changed()
 }
 
 func (m *model) setService(svc *serviceRecord) {
@@ -125,14 +129,14 @@ func (m *model) setService(svc *serviceRecord) {
 	for _, ip := range svc.clusterIPs {
 		addToIndex(m.servicesByIP, ip, key)
 	}
-	m.modified = time.Now()
+	m.changed()
 }
 
 func (m *model) deleteService(key objectKey) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.removeServiceLocked(key)
-	m.modified = time.Now()
+	m.changed()
 }
 
 func (m *model) removeServiceLocked(key objectKey) {
@@ -156,14 +160,14 @@ func (m *model) setSlice(key objectKey, slice *sliceRecord) {
 	for _, a := range slice.addresses {
 		addToIndex(m.slicesByIP, a.ip, key)
 	}
-	m.modified = time.Now()
+	m.changed()
 }
 
 func (m *model) deleteSlice(key objectKey) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.removeSliceLocked(key)
-	m.modified = time.Now()
+	m.changed()
 }
 
 func (m *model) removeSliceLocked(key objectKey) {
@@ -240,4 +244,16 @@ func (m *model) serial() uint32 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return uint32(m.modified.Unix())
+}
+
+// changed records a change; the caller holds the write lock.
+func (m *model) changed() {
+	m.modified = time.Now()
+	m.changes.Add(1)
+}
+
+// generation identifies the model's state: it moves on every change. Read
+// it before resolving, so an answer is never tagged newer than its data.
+func (m *model) generation() uint64 {
+	return m.changes.Load()
 }

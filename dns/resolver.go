@@ -345,3 +345,15 @@ func srvRecords(owner string, targets []target) (answer, additional []mdns.RR) {
 	}
 	return answer, additional
 }
+
+// hasUpstreamRecords reports whether res, an answer from the zone, includes
+// records from the upstream resolvers: those follow an ExternalName whose
+// CNAME points outside the zone.
+func (r *resolver) hasUpstreamRecords(res result) bool {
+	for _, rr := range res.answer {
+		if cname, ok := rr.(*mdns.CNAME); ok && !r.inZone(cname.Target) {
+			return true
+		}
+	}
+	return false
+}

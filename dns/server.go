@@ -66,6 +66,7 @@ type Server struct {
 	watch       *clusterWatch
 	resolver    *resolver
 	forwarder   *forwarder
+	answers     *answerCache
 	synced      atomic.Bool
 
 	// bound receives the UDP addresses actually bound, once, when serving starts.
@@ -138,7 +139,8 @@ func newServer(cfg Config, opts serverOptions) (*Server, error) {
 			cache:     newResponseCache(cacheEntries, cacheMaxTTL),
 			log:       log,
 		},
-		bound: make(chan []net.Addr, 1),
+		answers: newAnswerCache(answerCacheEntries, answerCacheBytes),
+		bound:   make(chan []net.Addr, 1),
 	}
 	s.resolver = &resolver{
 		zone:        zone,
@@ -228,7 +230,9 @@ func (s *Server) listen(ctx context.Context) ([]*mdns.Server, []net.Addr, error)
 	}
 	// One UDP socket per CPU on the same address (SO_REUSEPORT): the kernel
 	// spreads queries over them, and each socket's reader runs on its own,
-	// where a single reader would cap the rate at one core's worth.
+	// where a single reader would cap the rate at one core's worth. Each
+	// reader answers repeated questions from the answer cache itself (see
+	// enableFastPath); miekg/dns serves the rest, and TCP.
 	lc := net.ListenConfig{Control: setReusePort}
 	for _, addr := range s.listenAddrs {
 		pc, err := lc.ListenPacket(ctx, "udp", addr)
@@ -236,17 +240,23 @@ func (s *Server) listen(ctx context.Context) ([]*mdns.Server, []net.Addr, error)
 			closeAll()
 			return nil, nil, fmt.Errorf("dns: listen udp %s: %w", addr, err)
 		}
-		servers = append(servers, &mdns.Server{PacketConn: pc, Handler: h, UDPSize: mdns.MaxMsgSize})
+		first := pc.LocalAddr()
 		host, _, _ := net.SplitHostPort(addr)
-		port := pc.LocalAddr().(*net.UDPAddr).Port
+		port := first.(*net.UDPAddr).Port
 		bound := net.JoinHostPort(host, strconv.Itoa(port))
-		for range runtime.GOMAXPROCS(0) - 1 {
-			more, err := lc.ListenPacket(ctx, "udp", bound)
-			if err != nil {
-				closeAll()
-				return nil, nil, fmt.Errorf("dns: listen udp %s: %w", bound, err)
+		for n := range runtime.GOMAXPROCS(0) {
+			if n > 0 {
+				if pc, err = lc.ListenPacket(ctx, "udp", bound); err != nil {
+					closeAll()
+					return nil, nil, fmt.Errorf("dns: listen udp %s: %w", bound, err)
+				}
 			}
-			servers = append(servers, &mdns.Server{PacketConn: more, Handler: h, UDPSize: mdns.MaxMsgSize})
+			srv := &mdns.Server{PacketConn: pc, Handler: h, UDPSize: mdns.MaxMsgSize}
+			servers = append(servers, srv)
+			if err := s.enableFastPath(srv); err != nil {
+				closeAll()
+				return nil, nil, err
+			}
 		}
 		ln, err := lc.Listen(ctx, "tcp", bound)
 		if err != nil {
@@ -254,7 +264,7 @@ func (s *Server) listen(ctx context.Context) ([]*mdns.Server, []net.Addr, error)
 			return nil, nil, fmt.Errorf("dns: listen tcp %s: %w", addr, err)
 		}
 		servers = append(servers, &mdns.Server{Listener: ln, Handler: h})
-		addrs = append(addrs, pc.LocalAddr())
+		addrs = append(addrs, first)
 	}
 	return servers, addrs, nil
 }
@@ -289,30 +299,46 @@ func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	ctx, cancel := context.WithTimeout(h.ctx, queryTimeout)
 	defer cancel()
 	_, udp := w.RemoteAddr().(*net.UDPAddr)
-	reply := h.s.reply(ctx, req, udp)
-	if err := w.WriteMsg(reply); err != nil {
+	// Both are read before resolving, so a cached reply is never tagged
+	// with a generation newer than the data it was built from.
+	generation := h.s.resolver.model.generation()
+	synced := h.s.synced.Load()
+	reply, fromModel := h.s.reply(ctx, req, udp)
+	packed, err := reply.Pack()
+	if err != nil {
+		h.s.log.Debug("pack reply", "client", w.RemoteAddr().String(), "error", err)
+		return
+	}
+	if _, err := w.Write(packed); err != nil {
 		h.s.log.Debug("write reply", "client", w.RemoteAddr().String(), "error", err)
+	}
+	if udp && fromModel && synced {
+		if key, ok := msgQueryKey(req); ok {
+			h.s.answers.store(key, generation, packed)
+		}
 	}
 }
 
 // reply builds the reply to req: from the cluster zone, from a cluster PTR,
-// or forwarded upstream; sized for the client's transport.
-func (s *Server) reply(ctx context.Context, req *mdns.Msg, udp bool) *mdns.Msg {
-	reply := new(mdns.Msg)
+// or forwarded upstream; sized for the client's transport. fromModel reports
+// an authoritative reply built from the model alone, with no upstream
+// records in it, which stays exact until the model changes.
+func (s *Server) reply(ctx context.Context, req *mdns.Msg, udp bool) (reply *mdns.Msg, fromModel bool) {
+	reply = new(mdns.Msg)
 	if len(req.Question) != 1 {
 		// The default accept function already rejects these; this keeps reply total.
-		return reply.SetRcodeFormatError(req)
+		return reply.SetRcodeFormatError(req), false
 	}
 	if req.Opcode != mdns.OpcodeQuery {
 		// NOTIFY passes the default accept function; this server has no secondaries.
-		return reply.SetRcode(req, mdns.RcodeNotImplemented)
+		return reply.SetRcode(req, mdns.RcodeNotImplemented), false
 	}
 	opt := req.IsEdns0()
 	if opt != nil && opt.Version() != 0 {
 		reply.SetReply(req)
 		reply.SetEdns0(serverUDPSize, false)
 		reply.Rcode = mdns.RcodeBadVers
-		return reply
+		return reply, false
 	}
 
 	q := req.Question[0]
@@ -353,7 +379,9 @@ func (s *Server) reply(ctx context.Context, req *mdns.Msg, udp bool) *mdns.Msg {
 		reply.SetEdns0(serverUDPSize, false)
 	}
 	reply.Truncate(size)
-	return reply
+	fromModel = authoritative && (res.rcode == mdns.RcodeSuccess || res.rcode == mdns.RcodeNameError) &&
+		!s.resolver.hasUpstreamRecords(res)
+	return reply, fromModel
 }
 
 func (s *Server) forward(ctx context.Context, q mdns.Question) result {

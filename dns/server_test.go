@@ -372,7 +372,7 @@ func TestServerWithoutUpstreams(t *testing.T) {
 	}
 	req := new(mdns.Msg)
 	req.SetQuestion("example.org.", mdns.TypeA)
-	if r := s.reply(context.Background(), req, true); r.Rcode != mdns.RcodeServerFailure {
+	if r, _ := s.reply(context.Background(), req, true); r.Rcode != mdns.RcodeServerFailure {
 		t.Errorf("rcode %s, want SERVFAIL", mdns.RcodeToString[r.Rcode])
 	}
 }
