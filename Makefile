@@ -41,8 +41,9 @@ STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)
 # Host packages: CA roots for image pulls, iptables for the Service proxy
 # (nftables for `nft`, to look at --proxy-mode nftables rules) and conntrack
 # to forget UDP flows to removed endpoints, runc and the CNI plugins for pods, dig for DNS
-# checks in tests, busybox-static for the images tests build (test/images).
-DEB_PACKAGES := ca-certificates iptables nftables conntrack runc containernetworking-plugins dnsutils busybox-static
+# checks in tests, openssl for TLS checks in tests, busybox-static for the
+# images tests build (test/images).
+DEB_PACKAGES := ca-certificates iptables nftables conntrack runc containernetworking-plugins dnsutils openssl busybox-static
 # dnsperf drives the cluster DNS benchmark.
 BENCH_PACKAGES := dnsperf
 

@@ -173,6 +173,9 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { return runDNS(ctx, client, creds) })
 	}
 	g.Go(func() error { return runProxy(ctx, client, cfg, creds, dnsLocal) })
+	if !slices.Contains(creds.Disabled, "ingress") {
+		g.Go(func() error { return runIngress(ctx, client, cfg.NodeName) })
+	}
 	g.Go(func() error {
 		<-rt.Done()
 		if ctx.Err() != nil {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -20,6 +21,8 @@ import (
 	schedulingv1helpers "k8s.io/kubernetes/pkg/apis/scheduling/v1"
 	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac/bootstrappolicy"
 	"k8s.io/utils/ptr"
+
+	"kite/ingress"
 )
 
 // DNSServiceName is the Service in kube-system that carries the cluster
@@ -32,6 +35,7 @@ var systemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem,
 // bootstrap creates, through the API like any client, the objects every
 // cluster starts with: system namespaces, the `kubernetes` Service with
 // endpoints at this server, the `kube-dns` Service (unless DNS is
+// disabled), the default IngressClass `kite` (unless the ingress is
 // disabled), the system PriorityClasses and the default RBAC roles.
 func bootstrap(ctx context.Context, config *rest.Config, cfg Config) error {
 	config = rest.CopyConfig(config)
@@ -51,6 +55,11 @@ func bootstrap(ctx context.Context, config *rest.Config, cfg Config) error {
 	}
 	if !slices.Contains(cfg.Disable, "dns") {
 		if err := ensureDNSService(ctx, client, cfg); err != nil {
+			return err
+		}
+	}
+	if !slices.Contains(cfg.Disable, "ingress") {
+		if err := ensureIngressClass(ctx, client); err != nil {
 			return err
 		}
 	}
@@ -142,6 +151,21 @@ func ensureDNSService(ctx context.Context, client kubernetes.Interface, cfg Conf
 		},
 	}
 	return createIfMissing(ctx, services.Create, svc)
+}
+
+// ensureIngressClass creates the IngressClass of the built-in ingress,
+// marked as the cluster's default as k3s marks Traefik's, so Ingresses that
+// name no class are served. A user may take the default mark away later;
+// an existing class is left as it is.
+func ensureIngressClass(ctx context.Context, client kubernetes.Interface) error {
+	class := &networkingv1.IngressClass{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        ingress.ClassName,
+			Annotations: map[string]string{networkingv1.AnnotationIsDefaultIngressClass: "true"},
+		},
+		Spec: networkingv1.IngressClassSpec{Controller: ingress.ControllerName},
+	}
+	return createIfMissing(ctx, client.NetworkingV1().IngressClasses().Create, class)
 }
 
 // upsertEndpoints points the kubernetes Endpoints at this server, fixing

@@ -8,13 +8,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"kite/ingress"
 	"kite/server"
 	"kite/server/servertest"
 )
 
 // TestBootstrapServices checks the Services every cluster starts with: the
-// kubernetes Service at this server, and kube-dns with the cluster DNS
-// address unless DNS is disabled.
+// kubernetes Service at this server, kube-dns with the cluster DNS
+// address unless DNS is disabled, and the default IngressClass kite unless
+// the ingress is.
 func TestBootstrapServices(t *testing.T) {
 	ctx := context.Background()
 	s := servertest.Start(t)
@@ -58,8 +60,20 @@ func TestBootstrapServices(t *testing.T) {
 		t.Errorf("after a restart: %v, labels %v", err, got.Labels)
 	}
 
-	off := servertest.Start(t, func(cfg *server.Config) { cfg.Disable = []string{"dns"} })
+	// The built-in ingress's class, the cluster default.
+	class, err := again.Client.NetworkingV1().IngressClasses().Get(ctx, ingress.ClassName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if class.Spec.Controller != ingress.ControllerName || !ingress.IsDefaultClass(class) {
+		t.Errorf("IngressClass kite: controller %q annotations %v", class.Spec.Controller, class.Annotations)
+	}
+
+	off := servertest.Start(t, func(cfg *server.Config) { cfg.Disable = []string{"dns", "ingress"} })
 	if _, err := off.Client.CoreV1().Services(metav1.NamespaceSystem).Get(ctx, server.DNSServiceName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("with dns disabled: %v, want NotFound", err)
+	}
+	if _, err := off.Client.NetworkingV1().IngressClasses().Get(ctx, ingress.ClassName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("with ingress disabled: IngressClass %v, want NotFound", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"kite/server/controllers/endpoints"
 	"kite/server/controllers/endpointslice"
 	"kite/server/controllers/garbagecollector"
+	"kite/server/controllers/ingressstatus"
 	"kite/server/controllers/job"
 	"kite/server/controllers/namespace"
 	"kite/server/controllers/nodeipam"
@@ -94,8 +95,19 @@ func startControlPlane(ctx context.Context, config *rest.Config, cfg Config) err
 		}
 		// ServiceLB publishes node addresses for LoadBalancer Services,
 		// which every node's service proxy then answers on.
+		// The built-in ingress answers on 80 and 443 of every node: the
+		// Ingresses it serves show the nodes' addresses, and no
+		// LoadBalancer may take its ports.
+		ingressOn := !slices.Contains(cfg.Disable, "ingress")
+		if ingressOn {
+			runners = append(runners, ingressstatus.New(cc))
+		}
 		if !slices.Contains(cfg.Disable, "servicelb") {
-			runners = append(runners, servicelb.New(cc))
+			var reserved []int32
+			if ingressOn {
+				reserved = []int32{80, 443}
+			}
+			runners = append(runners, servicelb.New(cc, reserved...))
 		}
 		cc.Run(term, runners...)
 	})

@@ -46,27 +46,38 @@ func selfReview(u user.Info, info requestInfo) bool {
 // attributesFor describes a resource request to authorizers. A list or
 // watch narrowed to one object by a metadata.name field selector names
 // that object, as kube-apiserver's request info does, so kubelets may
-// watch the single secrets their pods use.
+// watch the single secrets their pods use; the field selector itself is
+// passed on too, as kube-apiserver does for authorizers that look at it.
 func attributesFor(r *http.Request, u user.Info, info requestInfo) authorizer.AttributesRecord {
 	name := info.name
-	if name == "" && (info.verb == "list" || info.verb == "watch") {
-		if sel, err := fields.ParseSelector(r.URL.Query().Get("fieldSelector")); err == nil {
-			if v, found := sel.RequiresExactMatch("metadata.name"); found {
-				name = v
+	var selector fields.Requirements
+	var selectorErr error
+	if info.verb == "list" || info.verb == "watch" {
+		if raw := r.URL.Query().Get("fieldSelector"); raw != "" {
+			sel, err := fields.ParseSelector(raw)
+			if err != nil {
+				selectorErr = err
+			} else {
+				selector = sel.Requirements()
+				if v, found := sel.RequiresExactMatch("metadata.name"); found && name == "" {
+					name = v
+				}
 			}
 		}
 	}
 	return authorizer.AttributesRecord{
-		User:            u,
-		Verb:            info.verb,
-		Namespace:       info.namespace,
-		APIGroup:        info.gv.Group,
-		APIVersion:      info.gv.Version,
-		Resource:        info.resource,
-		Subresource:     info.subresource,
-		Name:            name,
-		ResourceRequest: true,
-		Path:            r.URL.Path,
+		User:                      u,
+		Verb:                      info.verb,
+		Namespace:                 info.namespace,
+		APIGroup:                  info.gv.Group,
+		APIVersion:                info.gv.Version,
+		Resource:                  info.resource,
+		Subresource:               info.subresource,
+		Name:                      name,
+		ResourceRequest:           true,
+		Path:                      r.URL.Path,
+		FieldSelectorRequirements: selector,
+		FieldSelectorParsingErr:   selectorErr,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	podutil "k8s.io/kubernetes/pkg/api/pod"
@@ -60,9 +61,12 @@ var staticNodeRules = map[string][]string{
 	"discovery.k8s.io/endpointslices": readVerbs,
 	// The node's DNS server tells a name in a missing namespace
 	// (NXDOMAIN) from a missing name in an existing one.
-	"/namespaces":          readVerbs,
-	"/events":              {"create", "patch", "update"},
-	"events.k8s.io/events": {"create", "patch", "update"},
+	"/namespaces": readVerbs,
+	// The node's ingress proxy routes by Ingresses and their classes.
+	"networking.k8s.io/ingresses":                    readVerbs,
+	"networking.k8s.io/ingressclasses":               readVerbs,
+	"/events":                                        {"create", "patch", "update"},
+	"events.k8s.io/events":                           {"create", "patch", "update"},
 	"certificates.k8s.io/certificatesigningrequests": {"create", "get", "list", "watch"},
 	"authentication.k8s.io/tokenreviews":             {"create"},
 	"authentication.k8s.io/selfsubjectreviews":       {"create"},
@@ -98,7 +102,12 @@ func (a *NodeAuthorizer) Authorize(ctx context.Context, attrs authorizer.Attribu
 		return a.authorizeNode(node, attrs)
 	case "/pods":
 		return a.authorizePod(ctx, node, attrs)
-	case "/secrets", "/configmaps":
+	case "/secrets":
+		if tlsSecretsOnly(attrs) {
+			return allow()
+		}
+		return a.authorizeReferenced(ctx, node, attrs, readVerbs)
+	case "/configmaps":
 		return a.authorizeReferenced(ctx, node, attrs, readVerbs)
 	case "/persistentvolumeclaims", "/persistentvolumes":
 		return a.authorizeReferenced(ctx, node, attrs, []string{"get"})
@@ -111,6 +120,27 @@ func (a *NodeAuthorizer) Authorize(ctx context.Context, attrs authorizer.Attribu
 		return authorizer.DecisionAllow, "", nil
 	}
 	return authorizer.DecisionNoOpinion, "", nil
+}
+
+// tlsSecretsOnly tells a list or watch of Secrets narrowed to type
+// kubernetes.io/tls: the node's ingress proxy serves the certificates
+// Ingresses name, from any namespace, as k3s's Traefik may read them.
+// This goes beyond upstream's node authorization, which gives a node only
+// its own pods' Secrets.
+func tlsSecretsOnly(attrs authorizer.Attributes) bool {
+	if (attrs.GetVerb() != "list" && attrs.GetVerb() != "watch") || attrs.GetSubresource() != "" {
+		return false
+	}
+	reqs, err := attrs.GetFieldSelector()
+	if err != nil {
+		return false
+	}
+	for _, r := range reqs {
+		if r.Field == "type" && (r.Operator == selection.Equals || r.Operator == selection.DoubleEquals) && r.Value == string(api.SecretTypeTLS) {
+			return true
+		}
+	}
+	return false
 }
 
 func allow() (authorizer.Decision, string, error) { return authorizer.DecisionAllow, "", nil }

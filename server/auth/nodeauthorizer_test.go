@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	api "k8s.io/kubernetes/pkg/apis/core"
@@ -71,6 +72,12 @@ func testGraph() podsGraph {
 	return podsGraph{pods: []*api.Pod{web, other}, claims: map[string]string{"ns/data": "pv-1"}}
 }
 
+// withFields adds a field selector to a list or watch.
+func withFields(a authorizer.AttributesRecord, selector string) authorizer.AttributesRecord {
+	a.FieldSelectorRequirements, a.FieldSelectorParsingErr = fields.ParseSelectorOrDie(selector).Requirements(), nil
+	return a
+}
+
 func TestNodeAuthorizer(t *testing.T) {
 	nodeA := &user.DefaultInfo{Name: "system:node:a", Groups: []string{"system:nodes", "system:authenticated"}}
 	res := func(verb, group, resource, sub, ns, name string) authorizer.AttributesRecord {
@@ -104,6 +111,14 @@ func TestNodeAuthorizer(t *testing.T) {
 		{"get secret of another node's pod", res("get", "", "secrets", "", "ns", "db-password"), false, "no relationship found between node 'a' and this object"},
 		{"list all secrets", res("list", "", "secrets", "", "ns", ""), false, "can only get individual resources of this type"},
 		{"update a used secret", res("update", "", "secrets", "", "ns", "tls"), false, "can only read resources of this type"},
+		{"watch all TLS secrets (ingress)", withFields(res("watch", "", "secrets", "", "", ""), "type=kubernetes.io/tls"), true, ""},
+		{"list TLS secrets of a namespace", withFields(res("list", "", "secrets", "", "ns", ""), "type==kubernetes.io/tls"), true, ""},
+		{"list opaque secrets", withFields(res("list", "", "secrets", "", "", ""), "type=Opaque"), false, "can only get individual resources of this type"},
+		{"list all but TLS secrets", withFields(res("list", "", "secrets", "", "", ""), "type!=kubernetes.io/tls"), false, "can only get individual resources of this type"},
+		{"get a TLS-typed selector is no list", withFields(res("get", "", "secrets", "", "ns", "db-password"), "type=kubernetes.io/tls"), false, "no relationship found between node 'a' and this object"},
+		{"watch ingresses", res("watch", "networking.k8s.io", "ingresses", "", "", ""), true, ""},
+		{"list ingress classes", res("list", "networking.k8s.io", "ingressclasses", "", "", ""), true, ""},
+		{"update an ingress", res("update", "networking.k8s.io", "ingresses", "", "ns", "web"), false, ""},
 		{"get configmap of projected volume", res("get", "", "configmaps", "", "ns", "kube-root-ca.crt"), true, ""},
 		{"get configmap of envFrom", res("get", "", "configmaps", "", "ns", "settings"), true, ""},
 		{"get configmap of another namespace", res("get", "", "configmaps", "", "other", "settings"), false, "no relationship"},

@@ -47,6 +47,7 @@ func TestNodes(t *testing.T) {
 		{"join", stepJoin},
 		{"services", stepServices},
 		{"proxy-cleanup", stepProxyCleanup},
+		{"ingress", stepIngress},
 	} {
 		if !t.Run(step.name, func(t *testing.T) { step.fn(t, c, ns) }) && step.name == "run" {
 			t.FailNow() // later steps use the pod of this one

@@ -351,9 +351,10 @@ func get(url string, timeout time.Duration) (string, error) {
 }
 
 // clientAddr is the address busybox httpd reports in REMOTE_ADDR, which it
-// writes in IPv4-mapped IPv6 form since it listens on both families.
+// writes as a bracketed IPv4-mapped IPv6 address ("[::ffff:10.0.0.1]")
+// since it listens on both families.
 func clientAddr(remoteAddr string) string {
-	return strings.TrimPrefix(remoteAddr, "::ffff:")
+	return strings.TrimPrefix(strings.Trim(remoteAddr, "[]"), "::ffff:")
 }
 
 func distinct(answers []string) []string {

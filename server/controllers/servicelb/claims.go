@@ -41,7 +41,8 @@ type grant struct {
 	conflicts []conflict
 }
 
-// conflict says that port on ips is held by the Service holder.
+// conflict says that port on ips is held by the Service holder, or by the
+// built-in ingress when holder is nil.
 type conflict struct {
 	port   portKey
 	holder *corev1.Service
@@ -53,8 +54,9 @@ type conflict struct {
 // only with all its ports: ingress is per IP, and an IP with some ports
 // missing would answer only in part. An IP withheld from a Service holds
 // nothing for it, so a younger Service may get it. Grants are keyed by
-// namespace/name.
-func resolve(claims []claim) map[string]grant {
+// namespace/name. The reserved TCP ports are the built-in ingress's on
+// every node address; no Service gets them.
+func resolve(claims []claim, reserved []int32) map[string]grant {
 	claims = slices.Clone(claims)
 	slices.SortFunc(claims, func(a, b claim) int { return older(a.svc, b.svc) })
 	held := map[listener]*corev1.Service{}
@@ -65,7 +67,10 @@ func resolve(claims []claim) map[string]grant {
 			blocked := false
 			for _, p := range c.svc.Spec.Ports {
 				port := portKey{p.Port, protocol(p)}
-				if holder, ok := held[listener{ip, port}]; ok {
+				if port.protocol == corev1.ProtocolTCP && slices.Contains(reserved, port.port) {
+					g.conflicts = addConflict(g.conflicts, port, nil, ip)
+					blocked = true
+				} else if holder, ok := held[listener{ip, port}]; ok {
 					g.conflicts = addConflict(g.conflicts, port, holder, ip)
 					blocked = true
 				}
@@ -120,7 +125,11 @@ func describe(conflicts []conflict) string {
 		for i, ip := range c.ips {
 			ips[i] = ip.String()
 		}
-		parts = append(parts, fmt.Sprintf("port %s on %s is held by LoadBalancer Service %s", c.port, strings.Join(ips, ", "), key(c.holder)))
+		holder := "kite's built-in ingress (--disable ingress frees it)"
+		if c.holder != nil {
+			holder = "LoadBalancer Service " + key(c.holder)
+		}
+		parts = append(parts, fmt.Sprintf("port %s on %s is held by %s", c.port, strings.Join(ips, ", "), holder))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -45,9 +45,10 @@ func TestResolve(t *testing.T) {
 		conflicts []string
 	}
 	tests := []struct {
-		name   string
-		claims []claim
-		want   map[string]result
+		name     string
+		claims   []claim
+		reserved []int32
+		want     map[string]result
 	}{
 		{
 			name:   "different ports share the nodes",
@@ -120,6 +121,15 @@ func TestResolve(t *testing.T) {
 			},
 		},
 		{
+			name:     "the ingress's ports are reserved for TCP only",
+			claims:   []claim{{svcAt("a", 0, 80), both}, {svcAt("b", 1, 8080), both}},
+			reserved: []int32{80, 443},
+			want: map[string]result{
+				"a": {conflicts: []string{"80/TCP ingress [10.0.0.1 10.0.0.2]"}},
+				"b": {ips: []string{"10.0.0.1", "10.0.0.2"}},
+			},
+		},
+		{
 			name:   "no addresses: nothing granted, nothing held",
 			claims: []claim{{svcAt("a", 0, 80), nil}, {svcAt("b", 1, 80), both}},
 			want: map[string]result{
@@ -130,7 +140,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := resolve(tt.claims)
+			got := resolve(tt.claims, tt.reserved)
 			if len(got) != len(tt.want) {
 				t.Fatalf("%d grants, want %d", len(got), len(tt.want))
 			}
@@ -141,7 +151,11 @@ func TestResolve(t *testing.T) {
 				}
 				var conflicts []string
 				for _, c := range g.conflicts {
-					conflicts = append(conflicts, c.port.String()+" "+key(c.holder)+" "+fmtIPs(c.ips))
+					holder := "ingress"
+					if c.holder != nil {
+						holder = key(c.holder)
+					}
+					conflicts = append(conflicts, c.port.String()+" "+holder+" "+fmtIPs(c.ips))
 				}
 				if !slices.Equal(strs(g.ips), want.ips) || !slices.Equal(conflicts, want.conflicts) {
 					t.Errorf("%s: got ips %v conflicts %q; want ips %v conflicts %q", name, strs(g.ips), conflicts, want.ips, want.conflicts)
@@ -168,6 +182,11 @@ func TestDescribe(t *testing.T) {
 	want := "port 80/TCP on 10.0.0.1, fd00::1 is held by LoadBalancer Service default/web"
 	if got != want {
 		t.Errorf("describe = %q, want %q", got, want)
+	}
+	got = describe([]conflict{{port: portKey{443, corev1.ProtocolTCP}, ips: addrs("10.0.0.1")}})
+	want = "port 443/TCP on 10.0.0.1 is held by kite's built-in ingress (--disable ingress frees it)"
+	if got != want {
+		t.Errorf("describe of the ingress's port = %q, want %q", got, want)
 	}
 }
 

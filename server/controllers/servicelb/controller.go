@@ -46,6 +46,10 @@ type Controller struct {
 	queue     workqueue.TypedRateLimitingInterface[string] // Service keys
 	log       *slog.Logger
 
+	// reservedTCP are node ports of the built-in ingress (80, 443), which
+	// no LoadBalancer Service may take.
+	reservedTCP []int32
+
 	mu sync.Mutex
 	// reported is, per Service key, the port conflict last told in an
 	// Event, so that a conflict is reported when it starts or changes and
@@ -53,8 +57,11 @@ type Controller struct {
 	reported map[string]string
 }
 
-// New returns a ServiceLB controller.
-func New(cc *controllers.Context) *Controller {
+// New returns a ServiceLB controller. reservedTCP are TCP ports something
+// else answers on at every node address (the built-in ingress's 80 and
+// 443): a LoadBalancer Service asking for one stays Pending, as in k3s,
+// where Traefik's own LoadBalancer holds them.
+func New(cc *controllers.Context, reservedTCP ...int32) *Controller {
 	core := cc.Informers.Core().V1()
 	eps := cc.Informers.Discovery().V1().EndpointSlices()
 	c := &Controller{
@@ -65,8 +72,9 @@ func New(cc *controllers.Context) *Controller {
 		slices:   eps.Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "service_lb"}),
-		log:      slog.Default().With("component", ControllerName),
-		reported: map[string]string{},
+		log:         slog.Default().With("component", ControllerName),
+		reported:    map[string]string{},
+		reservedTCP: reservedTCP,
 	}
 	c.informers.services = core.Services().Informer()
 	c.informers.nodes = core.Nodes().Informer()

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"kite/server/controllers"
 )
 
 // Node labels k3s users already put on their nodes, kept under k3s's
@@ -47,10 +49,10 @@ func newNodePool(nodes []*corev1.Node) nodePool {
 func (p nodePool) addresses(svc *corev1.Service, only map[string]bool) []netip.Addr {
 	var v4, v6 []netip.Addr
 	for _, n := range p.nodes {
-		if !usable(n) || !p.serves(n, svc) || only != nil && !only[n.Name] {
+		if !controllers.NodeUsable(n) || !p.serves(n, svc) || only != nil && !only[n.Name] {
 			continue
 		}
-		for _, ip := range nodeAddresses(n) {
+		for _, ip := range controllers.NodeAddresses(n) {
 			if ip.Is4() {
 				v4 = append(v4, ip)
 			} else {
@@ -92,57 +94,10 @@ func families(svc *corev1.Service) []corev1.IPFamily {
 	return svc.Spec.IPFamilies
 }
 
-// usable tells whether n can take traffic now: Ready, not being deleted,
-// and not excluded from load balancers by the well-known label.
-func usable(n *corev1.Node) bool {
-	if n.DeletionTimestamp != nil {
-		return false
-	}
-	if _, excluded := n.Labels[corev1.LabelNodeExcludeBalancers]; excluded {
-		return false
-	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// nodeAddresses returns the IPs n is reached on from outside: per IP
-// family its ExternalIPs when it has any, else its InternalIPs (so a node
-// with a public IPv4 and only an internal IPv6 still offers both).
-func nodeAddresses(n *corev1.Node) []netip.Addr {
-	var external, internal []netip.Addr
-	for _, a := range n.Status.Addresses {
-		ip, err := netip.ParseAddr(a.Address)
-		if err != nil || ip.Zone() != "" {
-			continue
-		}
-		ip = ip.Unmap()
-		switch a.Type {
-		case corev1.NodeExternalIP:
-			external = append(external, ip)
-		case corev1.NodeInternalIP:
-			internal = append(internal, ip)
-		}
-	}
-	var out []netip.Addr
-	for _, is4 := range []bool{true, false} {
-		ext := slices.DeleteFunc(slices.Clone(external), func(ip netip.Addr) bool { return ip.Is4() != is4 })
-		if len(ext) > 0 {
-			out = append(out, ext...)
-			continue
-		}
-		out = append(out, slices.DeleteFunc(slices.Clone(internal), func(ip netip.Addr) bool { return ip.Is4() != is4 })...)
-	}
-	return out
-}
-
 // nodeChanged tells whether a node update can change what any Service is
 // served on (heartbeats alone cannot).
 func nodeChanged(old, cur *corev1.Node) bool {
-	return usable(old) != usable(cur) ||
+	return controllers.NodeUsable(old) != controllers.NodeUsable(cur) ||
 		!slices.Equal(old.Status.Addresses, cur.Status.Addresses) ||
 		!maps.Equal(old.Labels, cur.Labels)
 }

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -95,7 +96,7 @@ func (c *Controller) grantOf(svc *corev1.Service) (grant, error) {
 		}
 		claims = append(claims, claim{svc: s, ips: pool.addresses(s, only)})
 	}
-	return resolve(claims)[key(svc)], nil
+	return resolve(claims, c.reservedTCP)[key(svc)], nil
 }
 
 // reportConflicts records a Warning Event on svc when the conflicts
@@ -111,7 +112,11 @@ func (c *Controller) reportConflicts(svc *corev1.Service, conflicts []conflict) 
 	c.reported[key(svc)] = note
 	c.mu.Unlock()
 	if !same {
-		c.recorder.Eventf(svc, conflicts[0].holder, corev1.EventTypeWarning, ReasonPortConflict, "Allocate", "%s", note)
+		var related runtime.Object
+		if h := conflicts[0].holder; h != nil {
+			related = h
+		}
+		c.recorder.Eventf(svc, related, corev1.EventTypeWarning, ReasonPortConflict, "Allocate", "%s", note)
 	}
 }
 

@@ -1,0 +1,196 @@
+package ingress
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// rebuildDelay batches bursts of changes (a rollout touches many
+	// EndpointSlices) into one table rebuild.
+	rebuildDelay = 100 * time.Millisecond
+	// shutdownGrace bounds how long in-flight requests may finish at shutdown.
+	shutdownGrace = 10 * time.Second
+)
+
+// Proxy is the ingress controller and reverse proxy of one agent.
+type Proxy struct {
+	cfg          Config
+	log          *slog.Logger
+	watch        *watcher
+	builder      *builder
+	table        atomic.Pointer[routeTable]
+	changes      chan struct{}
+	defaultCert  *tls.Certificate
+	transport    *endpointTransport
+	reverseProxy *httputil.ReverseProxy
+	metrics      *metrics
+	// httpsPort is the bound HTTPS port, for ssl-redirect Locations.
+	httpsPort atomic.Int32
+	// serving is closed once the listeners are bound and the first table is
+	// built, so requests from then on are routed.
+	serving         chan struct{}
+	httpLn, httpsLn net.Listener
+}
+
+// New prepares a Proxy; it contacts nothing until Run.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("ingress: config has no API client")
+	}
+	if cfg.HTTPAddr == "" || cfg.HTTPSAddr == "" {
+		return nil, errors.New("ingress: config needs both an HTTP and an HTTPS listen address")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "ingress")
+	cert, err := selfSignedCertificate(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{
+		cfg:         cfg,
+		log:         log,
+		changes:     make(chan struct{}, 1),
+		defaultCert: cert,
+		transport:   newEndpointTransport(),
+		metrics:     newMetrics(),
+		serving:     make(chan struct{}),
+	}
+	p.reverseProxy = newReverseProxy(p.transport, log)
+	p.table.Store(newRouteTable())
+	if p.watch, err = newWatcher(cfg.Client, p.changed); err != nil {
+		return nil, err
+	}
+	p.builder = newBuilder(p.watch, cfg.Recorder, log)
+	return p, nil
+}
+
+// MetricsHandler serves the proxy's Prometheus metrics; the agent mounts it
+// on its /metrics endpoint.
+func (p *Proxy) MetricsHandler() http.Handler { return p.metrics }
+
+// changed schedules a rebuild; it never blocks an informer.
+func (p *Proxy) changed() {
+	select {
+	case p.changes <- struct{}{}:
+	default:
+	}
+}
+
+// rebuild builds a fresh table and swaps it in. Requests already routed
+// keep the table they looked up.
+func (p *Proxy) rebuild() {
+	p.table.Store(p.builder.build())
+}
+
+func (p *Proxy) rebuildLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.changes:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(rebuildDelay):
+		}
+		// Changes that arrived during the delay are covered by this build.
+		select {
+		case <-p.changes:
+		default:
+		}
+		p.rebuild()
+	}
+}
+
+// getCertificate picks the certificate by SNI from the current table, so a
+// changed Secret applies to the next handshake without a restart.
+func (p *Proxy) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if cert := p.table.Load().certs.lookup(canonicalHost(hello.ServerName)); cert != nil {
+		return cert, nil
+	}
+	return p.defaultCert, nil
+}
+
+func (p *Proxy) newServer(tlsConfig *tls.Config) *http.Server {
+	return &http.Server{
+		Handler:           p,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// Run binds the listeners, waits for the caches to sync, then serves until
+// ctx ends and shuts down gracefully.
+func (p *Proxy) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	httpLn, err := lc.Listen(ctx, "tcp", p.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("ingress: listen on %s: %w", p.cfg.HTTPAddr, err)
+	}
+	httpsLn, err := lc.Listen(ctx, "tcp", p.cfg.HTTPSAddr)
+	if err != nil {
+		_ = httpLn.Close()
+		return fmt.Errorf("ingress: listen on %s: %w", p.cfg.HTTPSAddr, err)
+	}
+	if addr, ok := httpsLn.Addr().(*net.TCPAddr); ok {
+		p.httpsPort.Store(int32(addr.Port))
+	}
+	p.httpLn, p.httpsLn = httpLn, httpsLn
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer func() {
+		stopWatch()
+		p.watch.shutdown()
+	}()
+	if !p.watch.run(watchCtx) {
+		_ = httpLn.Close()
+		_ = httpsLn.Close()
+		return nil // ctx ended before the caches synced: a normal shutdown
+	}
+	p.rebuild()
+	close(p.serving)
+	var loops sync.WaitGroup
+	loops.Go(func() { p.rebuildLoop(watchCtx) })
+	defer loops.Wait()
+
+	tlsConfig := &tls.Config{
+		GetCertificate: p.getCertificate,
+		NextProtos:     []string{"h2", "http/1.1"},
+		MinVersion:     tls.VersionTLS12,
+	}
+	httpSrv, httpsSrv := p.newServer(nil), p.newServer(tlsConfig)
+	errs := make(chan error, 2)
+	go func() { errs <- httpSrv.Serve(httpLn) }()
+	go func() { errs <- httpsSrv.ServeTLS(httpsLn, "", "") }()
+	p.log.Info("ingress proxy serving", "http", httpLn.Addr().String(), "https", httpsLn.Addr().String())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errs:
+		serveErr = fmt.Errorf("ingress: serve: %w", serveErr)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutdownCtx)
+	_ = httpsSrv.Shutdown(shutdownCtx)
+	p.transport.close()
+	return serveErr
+}
