@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"flag"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,93 +11,10 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"kite/netproxy"
+	"kite/netproxy/internal/proxytest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
-
-const thisNode = "node-a"
-
-func addrs(in ...string) []netip.Addr {
-	var out []netip.Addr
-	for _, s := range in {
-		out = append(out, netip.MustParseAddr(s))
-	}
-	return out
-}
-
-// endpoint parses "ip:port@node" with an optional "!" prefix for not
-// ready, "~" for serving while terminating.
-func endpoint(spec string) netproxy.Endpoint {
-	e := netproxy.Endpoint{Ready: true, Serving: true}
-	switch spec[0] {
-	case '!':
-		e = netproxy.Endpoint{}
-		spec = spec[1:]
-	case '~':
-		e = netproxy.Endpoint{Serving: true, Terminating: true}
-		spec = spec[1:]
-	}
-	addrPort, node, _ := strings.Cut(spec, "@")
-	ap := netip.MustParseAddrPort(addrPort)
-	e.IP, e.Port, e.NodeName, e.Local = ap.Addr(), int32(ap.Port()), node, node == thisNode
-	return e
-}
-
-func endpoints(specs ...string) []netproxy.Endpoint {
-	var out []netproxy.Endpoint
-	for _, s := range specs {
-		out = append(out, endpoint(s))
-	}
-	return out
-}
-
-func servicePort(name, port string, proto v1.Protocol, clusterIP string, p int32, opts ...func(*netproxy.ServicePort)) *netproxy.ServicePort {
-	sp := &netproxy.ServicePort{
-		Name:       netproxy.ServicePortName{Namespace: "ns", Name: name, Port: port, Protocol: proto},
-		Protocol:   proto,
-		Port:       p,
-		ClusterIPs: addrs(clusterIP),
-	}
-	for _, o := range opts {
-		o(sp)
-	}
-	return sp
-}
-
-func withEndpoints(specs ...string) func(*netproxy.ServicePort) {
-	return func(sp *netproxy.ServicePort) { sp.Endpoints = endpoints(specs...) }
-}
-
-func newState(ports ...*netproxy.ServicePort) *netproxy.State {
-	s := &netproxy.State{
-		NodeName:     thisNode,
-		NodeIPs:      addrs("192.168.5.10"),
-		ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/16"), netip.MustParsePrefix("fd42::/56")},
-		Services:     map[netproxy.ServicePortName]*netproxy.ServicePort{},
-	}
-	for _, sp := range ports {
-		s.Services[sp.Name] = sp
-	}
-	return s
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 func TestRenderGolden(t *testing.T) {
 	tests := []struct {
@@ -107,73 +22,73 @@ func TestRenderGolden(t *testing.T) {
 		ipv6  bool
 		state *netproxy.State
 	}{
-		{"clusterip", false, newState(
-			servicePort("web", "http", v1.ProtocolTCP, "10.43.0.5", 80,
-				withEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b", "!10.42.1.4:8080@node-b")),
-			servicePort("dns", "dns", v1.ProtocolUDP, "10.43.0.10", 53,
-				withEndpoints("10.42.1.9:5353@node-b")),
+		{"clusterip", false, proxytest.State(
+			proxytest.ServicePort("web", "http", v1.ProtocolTCP, "10.43.0.5", 80,
+				proxytest.WithEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b", "!10.42.1.4:8080@node-b")),
+			proxytest.ServicePort("dns", "dns", v1.ProtocolUDP, "10.43.0.10", 53,
+				proxytest.WithEndpoints("10.42.1.9:5353@node-b")),
 		)},
-		{"nodeport", false, newState(
-			servicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80,
-				withEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b", "10.42.2.4:8080@node-c"),
+		{"nodeport", false, proxytest.State(
+			proxytest.ServicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80,
+				proxytest.WithEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b", "10.42.2.4:8080@node-c"),
 				func(sp *netproxy.ServicePort) { sp.NodePort = 30080 }),
 		)},
-		{"loadbalancer", false, newState(
-			servicePort("lb", "https", v1.ProtocolTCP, "10.43.0.8", 443,
-				withEndpoints("10.42.1.3:8443@node-b"),
+		{"loadbalancer", false, proxytest.State(
+			proxytest.ServicePort("lb", "https", v1.ProtocolTCP, "10.43.0.8", 443,
+				proxytest.WithEndpoints("10.42.1.3:8443@node-b"),
 				func(sp *netproxy.ServicePort) {
 					sp.NodePort = 30443
-					sp.ExternalIPs = addrs("192.0.2.7")
-					sp.LoadBalancerIPs = addrs("192.0.2.10")
+					sp.ExternalIPs = proxytest.Addrs("192.0.2.7")
+					sp.LoadBalancerIPs = proxytest.Addrs("192.0.2.10")
 					sp.LoadBalancerSourceRanges = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
 				}),
 		)},
-		{"affinity", false, newState(
-			servicePort("sticky", "", v1.ProtocolSCTP, "10.43.0.11", 9000,
-				withEndpoints("10.42.0.2:9000@node-a", "10.42.1.3:9000@node-b"),
+		{"affinity", false, proxytest.State(
+			proxytest.ServicePort("sticky", "", v1.ProtocolSCTP, "10.43.0.11", 9000,
+				proxytest.WithEndpoints("10.42.0.2:9000@node-a", "10.42.1.3:9000@node-b"),
 				func(sp *netproxy.ServicePort) { sp.SessionAffinityTimeout = 600 }),
 		)},
-		{"local-policies", false, newState(
-			servicePort("local", "", v1.ProtocolTCP, "10.43.0.12", 80,
-				withEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b"),
+		{"local-policies", false, proxytest.State(
+			proxytest.ServicePort("local", "", v1.ProtocolTCP, "10.43.0.12", 80,
+				proxytest.WithEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b"),
 				func(sp *netproxy.ServicePort) {
 					sp.NodePort = 30012
-					sp.ExternalIPs = addrs("192.0.2.12")
+					sp.ExternalIPs = proxytest.Addrs("192.0.2.12")
 					sp.ExternalPolicyLocal = true
 					sp.InternalPolicyLocal = true
 				}),
-			servicePort("elsewhere", "", v1.ProtocolTCP, "10.43.0.13", 80,
-				withEndpoints("10.42.1.3:8080@node-b", "!10.42.0.7:8080@node-a"),
+			proxytest.ServicePort("elsewhere", "", v1.ProtocolTCP, "10.43.0.13", 80,
+				proxytest.WithEndpoints("10.42.1.3:8080@node-b", "!10.42.0.7:8080@node-a"),
 				func(sp *netproxy.ServicePort) {
 					sp.NodePort = 30013
 					sp.ExternalPolicyLocal = true
 					sp.InternalPolicyLocal = true
 				}),
-			servicePort("draining", "", v1.ProtocolTCP, "10.43.0.16", 80,
-				withEndpoints("10.42.1.3:8080@node-b", "~10.42.0.7:8080@node-a"),
+			proxytest.ServicePort("draining", "", v1.ProtocolTCP, "10.43.0.16", 80,
+				proxytest.WithEndpoints("10.42.1.3:8080@node-b", "~10.42.0.7:8080@node-a"),
 				func(sp *netproxy.ServicePort) {
 					sp.NodePort = 30016
 					sp.ExternalPolicyLocal = true
 					sp.InternalPolicyLocal = true
 				}),
 		)},
-		{"no-endpoints", false, newState(
-			servicePort("empty", "http", v1.ProtocolTCP, "10.43.0.14", 80,
-				withEndpoints("!10.42.0.2:8080@node-a", "~10.42.1.3:8080@node-b"),
+		{"no-endpoints", false, proxytest.State(
+			proxytest.ServicePort("empty", "http", v1.ProtocolTCP, "10.43.0.14", 80,
+				proxytest.WithEndpoints("!10.42.0.2:8080@node-a", "~10.42.1.3:8080@node-b"),
 				func(sp *netproxy.ServicePort) {
 					sp.NodePort = 30014
-					sp.ExternalIPs = addrs("192.0.2.14")
+					sp.ExternalIPs = proxytest.Addrs("192.0.2.14")
 					// Serving is false here: a terminating endpoint that
 					// stopped serving is no fallback.
 					sp.Endpoints[1].Serving = false
 				}),
-			servicePort("empty", "dns", v1.ProtocolUDP, "10.43.0.14", 53),
+			proxytest.ServicePort("empty", "dns", v1.ProtocolUDP, "10.43.0.14", 53),
 		)},
-		{"ipv6", true, newState(
-			servicePort("dual", "", v1.ProtocolUDP, "10.43.0.15", 53,
-				withEndpoints("10.42.0.2:53@node-a", "[fd42::2]:53@node-a"),
+		{"ipv6", true, proxytest.State(
+			proxytest.ServicePort("dual", "", v1.ProtocolUDP, "10.43.0.15", 53,
+				proxytest.WithEndpoints("10.42.0.2:53@node-a", "[fd42::2]:53@node-a"),
 				func(sp *netproxy.ServicePort) {
-					sp.ClusterIPs = addrs("10.43.0.15", "fd43::15")
+					sp.ClusterIPs = proxytest.Addrs("10.43.0.15", "fd43::15")
 					sp.NodePort = 30053
 				}),
 		)},
@@ -182,7 +97,7 @@ func TestRenderGolden(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := renderer{family: family{ipv6: tt.ipv6}, randomFully: true}
 			out := r.render(tt.state, nil, nil, nil)
-			golden(t, tt.name, out.payload)
+			proxytest.Golden(t, tt.name, out.payload, *update)
 		})
 	}
 }
@@ -198,17 +113,17 @@ func chainsDeclared(payload []byte) map[string]bool {
 }
 
 func TestPartialSyncWritesOnlyChangedChains(t *testing.T) {
-	web := servicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80, withEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b"))
-	db := servicePort("db", "", v1.ProtocolTCP, "10.43.0.6", 5432, withEndpoints("10.42.1.7:5432@node-b"))
-	old := servicePort("old", "", v1.ProtocolTCP, "10.43.0.9", 80, withEndpoints("10.42.1.8:80@node-b"))
+	web := proxytest.ServicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80, proxytest.WithEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b"))
+	db := proxytest.ServicePort("db", "", v1.ProtocolTCP, "10.43.0.6", 5432, proxytest.WithEndpoints("10.42.1.7:5432@node-b"))
+	old := proxytest.ServicePort("old", "", v1.ProtocolTCP, "10.43.0.9", 80, proxytest.WithEndpoints("10.42.1.8:80@node-b"))
 	r := renderer{family: family{}, randomFully: true}
-	first := r.render(newState(web, db, old), nil, nil, nil)
+	first := r.render(proxytest.State(web, db, old), nil, nil, nil)
 
 	// web loses an endpoint, old is deleted, db is untouched.
-	web2 := servicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80, withEndpoints("10.42.0.2:8080@node-a"))
+	web2 := proxytest.ServicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80, proxytest.WithEndpoints("10.42.0.2:8080@node-a"))
 	changed := map[netproxy.ServicePortName]bool{web.Name: true, old.Name: true}
-	second := r.render(newState(web2, db), changed, first.chains, nil)
-	golden(t, "partial", second.payload)
+	second := r.render(proxytest.State(web2, db), changed, first.chains, nil)
+	proxytest.Golden(t, "partial", second.payload, *update)
 
 	declared := chainsDeclared(second.payload)
 	removedSEP := sepChain(web.Name, web.Endpoints[1])
@@ -247,9 +162,9 @@ func TestPartialSyncWritesOnlyChangedChains(t *testing.T) {
 }
 
 func TestFullSyncRemovesUnknownServiceChains(t *testing.T) {
-	web := servicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80, withEndpoints("10.42.0.2:8080@node-a"))
+	web := proxytest.ServicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80, proxytest.WithEndpoints("10.42.0.2:8080@node-a"))
 	existing := []string{"PREROUTING", "KITE-POSTROUTING", "KITE-SVC-AAAAAAAAAAAAAAAA", "KITE-SEP-BBBBBBBBBBBBBBBB", svcChain(web.Name), "KITE-SERVICES"}
-	out := renderer{}.render(newState(web), nil, nil, existing)
+	out := renderer{}.render(proxytest.State(web), nil, nil, existing)
 	want := []string{"KITE-SEP-BBBBBBBBBBBBBBBB", "KITE-SVC-AAAAAAAAAAAAAAAA"}
 	if strings.Join(out.stale, ",") != strings.Join(want, ",") {
 		t.Errorf("stale = %v, want %v (never agent/cni's KITE-POSTROUTING or live chains)", out.stale, want)

@@ -31,19 +31,7 @@ type serviceRules struct {
 // family is the IP family a backend handles.
 type family struct{ ipv6 bool }
 
-func (f family) has(a netip.Addr) bool { return a.Is6() == f.ipv6 }
-
 func (f family) host(a netip.Addr) string { return netip.PrefixFrom(a, a.BitLen()).String() }
-
-func (f family) addrs(in []netip.Addr) []netip.Addr {
-	var out []netip.Addr
-	for _, a := range in {
-		if f.has(a) {
-			out = append(out, a)
-		}
-	}
-	return out
-}
 
 // localnet is the loopback network, reachable for node ports only in IPv4
 // (route_localnet has no IPv6 counterpart).
@@ -93,84 +81,58 @@ func dport(port int32) []string { return []string{"--dport", strconv.Itoa(int(po
 // withChains false skips its own chains (for service ports a partial sync
 // leaves alone). It returns nil when the port has no address in f.
 func renderService(sp *netproxy.ServicePort, f family, podCIDR string, withChains bool) *serviceRules {
-	clusterIPs := f.addrs(sp.ClusterIPs)
-	if len(clusterIPs) == 0 {
+	plan := sp.PlanFor(f.ipv6)
+	if plan == nil {
 		return nil
 	}
-	// Endpoint choice happens among this family's endpoints only.
-	fam := *sp
-	fam.Endpoints = nil
-	for _, e := range sp.Endpoints {
-		if f.has(e.IP) {
-			fam.Endpoints = append(fam.Endpoints, e)
-		}
-	}
-	externalIPs := f.addrs(sp.ExternalIPs)
-	lbIPs := f.addrs(sp.LoadBalancerIPs)
-	hasExternal := sp.NodePort != 0 || len(externalIPs) > 0 || len(lbIPs) > 0
-
 	name := sp.Name
 	svc, svl, ext, fw := svcChain(name), svlChain(name), extChain(name), fwChain(name)
-	clusterEps, localEps := fam.ClusterEndpoints(), fam.LocalEndpoints()
-	internalEps, externalEps := fam.InternalEndpoints(), fam.ExternalEndpoints()
-	internalTarget, externalTarget := svc, svc
-	if sp.InternalPolicyLocal {
-		internalTarget = svl
-	}
-	if sp.ExternalPolicyLocal {
-		externalTarget = svl
-	}
-	// Traffic from outside the node is only accepted into the external
-	// chain when some endpoint exists; pods and the node itself are
-	// short-circuited to all endpoints even when none is local.
-	useExt := hasExternal && len(clusterEps) > 0
-	useSVC := len(clusterEps) > 0 && (!sp.InternalPolicyLocal || useExt)
-	useSVL := len(localEps) > 0 && (sp.InternalPolicyLocal || (useExt && sp.ExternalPolicyLocal))
-	useFW := useExt && len(lbIPs) > 0 && len(sp.LoadBalancerSourceRanges) > 0
+	chainNames := [...]string{netproxy.ServiceChain: svc, netproxy.LocalChain: svl, netproxy.ExternalChain: ext, netproxy.FirewallChain: fw}
+	internalTarget, externalTarget := chainNames[plan.InternalTarget], chainNames[plan.ExternalTarget]
 	pm := proto(sp.Protocol)
 	who := name.String()
 
 	out := &serviceRules{}
 	// Rejections: with no endpoint at all the client learns at once; with
 	// endpoints elsewhere only, a Local policy drops like upstream does.
-	unreachable, why := verdict(f, sp.Protocol, len(clusterEps) == 0)
+	unreachable, why := verdict(f, sp.Protocol, len(plan.ClusterEndpoints) == 0)
 
-	for _, ip := range clusterIPs {
+	for _, ip := range plan.ClusterIPs {
 		dst := match([]string{"-d", f.host(ip)}, pm, dport(sp.Port))
-		if len(internalEps) > 0 {
+		if len(plan.InternalEndpoints) > 0 {
 			out.natServices = append(out.natServices, rule(servicesChain, match(dst, comment(who+" cluster IP"), []string{"-j", internalTarget})...))
 		} else {
 			out.filterServices = append(out.filterServices, rule(servicesChain, match(dst, comment(who+why), unreachable)...))
 		}
 	}
 	externalEntry := ext
-	for _, ip := range externalIPs {
+	for _, ip := range plan.ExternalIPs {
 		dst := match([]string{"-d", f.host(ip)}, pm, dport(sp.Port))
-		if useExt {
+		if plan.UseExternalChain {
 			out.natServices = append(out.natServices, rule(servicesChain, match(dst, comment(who+" external IP"), []string{"-j", externalEntry})...))
 		}
-		if len(externalEps) == 0 {
+		if len(plan.ExternalEndpoints) == 0 {
 			out.filterExternal = append(out.filterExternal, rule(externalServicesChain, match(dst, comment(who+why), unreachable)...))
 		}
 	}
-	if useFW {
+	if plan.UseFirewallChain {
 		externalEntry = fw
 	}
-	for _, ip := range lbIPs {
+	for _, ip := range plan.LoadBalancerIPs {
 		dst := match([]string{"-d", f.host(ip)}, pm, dport(sp.Port))
-		if useExt {
+		if plan.UseExternalChain {
 			out.natServices = append(out.natServices, rule(servicesChain, match(dst, comment(who+" load balancer IP"), []string{"-j", externalEntry})...))
 		}
-		if len(externalEps) == 0 {
+		if len(plan.ExternalEndpoints) == 0 {
 			out.filterExternal = append(out.filterExternal, rule(externalServicesChain, match(dst, comment(who+why), unreachable)...))
 		}
 	}
 	if sp.NodePort != 0 {
 		np := match(pm, dport(sp.NodePort))
-		if useExt {
+		if plan.UseExternalChain {
 			out.natNodePorts = append(out.natNodePorts, rule(nodePortsChain, match(np, comment(who+" node port"), []string{"-j", ext})...))
 		}
-		if len(externalEps) == 0 {
+		if len(plan.ExternalEndpoints) == 0 {
 			local := []string{"-m", "addrtype", "--dst-type", "LOCAL"}
 			out.filterExternal = append(out.filterExternal, rule(externalServicesChain, match(local, np, comment(who+why), unreachable)...))
 		}
@@ -179,23 +141,23 @@ func renderService(sp *netproxy.ServicePort, f family, podCIDR string, withChain
 		return out
 	}
 
-	if useSVC {
+	if plan.UseServiceChain {
 		c := chain{name: svc}
 		if podCIDR != "" {
 			// Replies from an endpoint must come back through this node
 			// when the client is not a pod.
-			for _, ip := range clusterIPs {
+			for _, ip := range plan.ClusterIPs {
 				c.rules = append(c.rules, rule(svc, match([]string{"-d", f.host(ip)}, pm, dport(sp.Port), []string{"!", "-s", podCIDR},
 					comment(who+" cluster IP from outside the pod network"), []string{"-j", markMasqChain})...))
 			}
 		}
-		c.rules = append(c.rules, balance(svc, sp, clusterEps)...)
+		c.rules = append(c.rules, balance(svc, sp, plan.ClusterEndpoints)...)
 		out.chains = append(out.chains, c)
 	}
-	if useSVL {
-		out.chains = append(out.chains, chain{name: svl, rules: balance(svl, sp, localEps)})
+	if plan.UseLocalChain {
+		out.chains = append(out.chains, chain{name: svl, rules: balance(svl, sp, plan.LocalEndpoints)})
 	}
-	if useExt {
+	if plan.UseExternalChain {
 		c := chain{name: ext}
 		if sp.ExternalPolicyLocal {
 			// Local keeps the client's address, so no masquerading; pods
@@ -207,7 +169,7 @@ func renderService(sp *netproxy.ServicePort, f family, podCIDR string, withChain
 			c.rules = append(c.rules,
 				rule(ext, match(srcLocal, comment("masquerade node traffic for "+who+" external destinations"), []string{"-j", markMasqChain})...),
 				rule(ext, match(srcLocal, comment("route node traffic for "+who+" external destinations"), []string{"-j", svc})...))
-			if len(localEps) > 0 {
+			if len(plan.LocalEndpoints) > 0 {
 				c.rules = append(c.rules, rule(ext, "-j", externalTarget))
 			}
 		} else {
@@ -217,7 +179,7 @@ func renderService(sp *netproxy.ServicePort, f family, podCIDR string, withChain
 		}
 		out.chains = append(out.chains, c)
 	}
-	if useFW {
+	if plan.UseFirewallChain {
 		c := chain{name: fw}
 		for _, r := range sp.LoadBalancerSourceRanges {
 			if r.Addr().Is6() != f.ipv6 {
@@ -229,14 +191,7 @@ func renderService(sp *netproxy.ServicePort, f family, podCIDR string, withChain
 		out.chains = append(out.chains, c)
 	}
 	seen := map[string]bool{}
-	var used []netproxy.Endpoint
-	if useSVC {
-		used = append(used, clusterEps...)
-	}
-	if useSVL {
-		used = append(used, localEps...)
-	}
-	for _, e := range used {
+	for _, e := range plan.TranslatedEndpoints() {
 		sep := sepChain(name, e)
 		if seen[sep] {
 			continue

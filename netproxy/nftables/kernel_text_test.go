@@ -4,14 +4,16 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"kite/netproxy/internal/proxytest"
 )
 
 // TestTextMatchesKernel proves the text the golden files show is what the
 // kernel gets: nft loading the text and the backend sending its netlink
 // batch must leave tables that nft lists identically.
 func TestTextMatchesKernel(t *testing.T) {
-	needRoot(t)
-	node := newTestNetns(t, "kite-nft-"+randomSuffix(t))
+	proxytest.SkipUnlessRoot(t, "creates network namespaces and writes nftables rules inside them", "ip", "nft")
+	node := proxytest.NewNetns(t, "kite-nft-"+proxytest.RandomSuffix(t))
 	first, second, changed := partialFixture()
 	cases := goldenStates()
 	for _, tt := range cases {
@@ -37,11 +39,11 @@ func TestTextMatchesKernel(t *testing.T) {
 
 // loadBoth applies b (after setup, when given) once as nft text and once
 // over netlink, and returns both listings of the table.
-func loadBoth(t *testing.T, ns *testNetns, b, setup *batch) (fromText, fromNetlink string) {
+func loadBoth(t *testing.T, ns *proxytest.Netns, b, setup *batch) (fromText, fromNetlink string) {
 	t.Helper()
-	list := func() string { return ns.exec("nft", "list", "table", b.fam.table(), tableName) }
+	list := func() string { return ns.Exec("nft", "list", "table", b.fam.table(), tableName) }
 	apply := func(x *batch) {
-		cmd := exec.Command("ip", "netns", "exec", ns.name, "nft", "-f", "-")
+		cmd := exec.Command("ip", "netns", "exec", ns.Name, "nft", "-f", "-")
 		cmd.Stdin = strings.NewReader(string(x.text()))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("nft -f: %v: %s", err, out)
@@ -53,14 +55,14 @@ func loadBoth(t *testing.T, ns *testNetns, b, setup *batch) (fromText, fromNetli
 	apply(b)
 	fromText = list()
 	if setup != nil {
-		if err := ns.do(setup.send); err != nil {
+		if err := ns.Do(setup.send); err != nil {
 			t.Fatalf("netlink setup batch: %v", err)
 		}
 	}
-	if err := ns.do(b.send); err != nil {
+	if err := ns.Do(b.send); err != nil {
 		t.Fatalf("netlink batch: %v", err)
 	}
 	fromNetlink = list()
-	ns.exec("nft", "delete", "table", b.fam.table(), tableName)
+	ns.Exec("nft", "delete", "table", b.fam.table(), tableName)
 	return fromText, fromNetlink
 }

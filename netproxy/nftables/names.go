@@ -121,16 +121,6 @@ type family struct{ ipv6 bool }
 
 func (f family) has(a netip.Addr) bool { return a.Is6() == f.ipv6 }
 
-func (f family) addrs(in []netip.Addr) []netip.Addr {
-	var out []netip.Addr
-	for _, a := range in {
-		if f.has(a) {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 // table is the nft family keyword, which is also the one of the address
 // match ("ip daddr", "ip6 daddr").
 func (f family) table() string {

@@ -1,6 +1,7 @@
 package nftables
 
 import (
+	"flag"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -11,7 +12,10 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"kite/netproxy"
+	"kite/netproxy/internal/proxytest"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // goldenStates are the cases the iptables backend's golden files cover.
 func goldenStates() []struct {
@@ -24,78 +28,78 @@ func goldenStates() []struct {
 		ipv6  bool
 		state *netproxy.State
 	}{
-		{"clusterip", false, newState(
-			servicePort("web", "http", v1.ProtocolTCP, "10.43.0.5", 80,
-				withEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b", "!10.42.1.4:8080@node-b")),
-			servicePort("dns", "dns", v1.ProtocolUDP, "10.43.0.10", 53,
-				withEndpoints("10.42.1.9:5353@node-b")),
+		{"clusterip", false, proxytest.State(
+			proxytest.ServicePort("web", "http", v1.ProtocolTCP, "10.43.0.5", 80,
+				proxytest.WithEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b", "!10.42.1.4:8080@node-b")),
+			proxytest.ServicePort("dns", "dns", v1.ProtocolUDP, "10.43.0.10", 53,
+				proxytest.WithEndpoints("10.42.1.9:5353@node-b")),
 		)},
-		{"nodeport", false, newState(
-			servicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80,
-				withEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b", "10.42.2.4:8080@node-c"),
+		{"nodeport", false, proxytest.State(
+			proxytest.ServicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80,
+				proxytest.WithEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b", "10.42.2.4:8080@node-c"),
 				func(sp *netproxy.ServicePort) { sp.NodePort = 30080 }),
 		)},
-		{"many-endpoints", false, newState(
-			servicePort("wide", "", v1.ProtocolTCP, "10.43.0.17", 80, withEndpoints(
+		{"many-endpoints", false, proxytest.State(
+			proxytest.ServicePort("wide", "", v1.ProtocolTCP, "10.43.0.17", 80, proxytest.WithEndpoints(
 				"10.42.1.1:80@node-b", "10.42.1.2:80@node-b", "10.42.1.3:80@node-b", "10.42.1.4:80@node-b", "10.42.1.5:80@node-b",
 				"10.42.1.6:80@node-b", "10.42.1.7:80@node-b", "10.42.1.8:80@node-b", "10.42.1.9:80@node-b")),
 		)},
-		{"loadbalancer", false, newState(
-			servicePort("lb", "https", v1.ProtocolTCP, "10.43.0.8", 443,
-				withEndpoints("10.42.1.3:8443@node-b"),
+		{"loadbalancer", false, proxytest.State(
+			proxytest.ServicePort("lb", "https", v1.ProtocolTCP, "10.43.0.8", 443,
+				proxytest.WithEndpoints("10.42.1.3:8443@node-b"),
 				func(sp *netproxy.ServicePort) {
 					sp.NodePort = 30443
-					sp.ExternalIPs = addrs("192.0.2.7")
-					sp.LoadBalancerIPs = addrs("192.0.2.10")
+					sp.ExternalIPs = proxytest.Addrs("192.0.2.7")
+					sp.LoadBalancerIPs = proxytest.Addrs("192.0.2.10")
 					sp.LoadBalancerSourceRanges = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("203.0.113.0/28")}
 				}),
 		)},
-		{"affinity", false, newState(
-			servicePort("sticky", "", v1.ProtocolSCTP, "10.43.0.11", 9000,
-				withEndpoints("10.42.0.2:9000@node-a", "10.42.1.3:9000@node-b"),
+		{"affinity", false, proxytest.State(
+			proxytest.ServicePort("sticky", "", v1.ProtocolSCTP, "10.43.0.11", 9000,
+				proxytest.WithEndpoints("10.42.0.2:9000@node-a", "10.42.1.3:9000@node-b"),
 				func(sp *netproxy.ServicePort) { sp.SessionAffinityTimeout = 600 }),
 		)},
-		{"local-policies", false, newState(
-			servicePort("local", "", v1.ProtocolTCP, "10.43.0.12", 80,
-				withEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b"),
+		{"local-policies", false, proxytest.State(
+			proxytest.ServicePort("local", "", v1.ProtocolTCP, "10.43.0.12", 80,
+				proxytest.WithEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b"),
 				func(sp *netproxy.ServicePort) {
 					sp.NodePort = 30012
-					sp.ExternalIPs = addrs("192.0.2.12")
+					sp.ExternalIPs = proxytest.Addrs("192.0.2.12")
 					sp.ExternalPolicyLocal = true
 					sp.InternalPolicyLocal = true
 				}),
-			servicePort("elsewhere", "", v1.ProtocolTCP, "10.43.0.13", 80,
-				withEndpoints("10.42.1.3:8080@node-b", "!10.42.0.7:8080@node-a"),
+			proxytest.ServicePort("elsewhere", "", v1.ProtocolTCP, "10.43.0.13", 80,
+				proxytest.WithEndpoints("10.42.1.3:8080@node-b", "!10.42.0.7:8080@node-a"),
 				func(sp *netproxy.ServicePort) {
 					sp.NodePort = 30013
 					sp.ExternalPolicyLocal = true
 					sp.InternalPolicyLocal = true
 				}),
-			servicePort("draining", "", v1.ProtocolTCP, "10.43.0.16", 80,
-				withEndpoints("10.42.1.3:8080@node-b", "~10.42.0.7:8080@node-a"),
+			proxytest.ServicePort("draining", "", v1.ProtocolTCP, "10.43.0.16", 80,
+				proxytest.WithEndpoints("10.42.1.3:8080@node-b", "~10.42.0.7:8080@node-a"),
 				func(sp *netproxy.ServicePort) {
 					sp.NodePort = 30016
 					sp.ExternalPolicyLocal = true
 					sp.InternalPolicyLocal = true
 				}),
 		)},
-		{"no-endpoints", false, newState(
-			servicePort("empty", "http", v1.ProtocolTCP, "10.43.0.14", 80,
-				withEndpoints("!10.42.0.2:8080@node-a", "~10.42.1.3:8080@node-b"),
+		{"no-endpoints", false, proxytest.State(
+			proxytest.ServicePort("empty", "http", v1.ProtocolTCP, "10.43.0.14", 80,
+				proxytest.WithEndpoints("!10.42.0.2:8080@node-a", "~10.42.1.3:8080@node-b"),
 				func(sp *netproxy.ServicePort) {
 					sp.NodePort = 30014
-					sp.ExternalIPs = addrs("192.0.2.14")
+					sp.ExternalIPs = proxytest.Addrs("192.0.2.14")
 					// A terminating endpoint that stopped serving is no
 					// fallback.
 					sp.Endpoints[1].Serving = false
 				}),
-			servicePort("empty", "dns", v1.ProtocolUDP, "10.43.0.14", 53),
+			proxytest.ServicePort("empty", "dns", v1.ProtocolUDP, "10.43.0.14", 53),
 		)},
-		{"ipv6", true, newState(
-			servicePort("dual", "", v1.ProtocolUDP, "10.43.0.15", 53,
-				withEndpoints("10.42.0.2:53@node-a", "[fd42::2]:53@node-a"),
+		{"ipv6", true, proxytest.State(
+			proxytest.ServicePort("dual", "", v1.ProtocolUDP, "10.43.0.15", 53,
+				proxytest.WithEndpoints("10.42.0.2:53@node-a", "[fd42::2]:53@node-a"),
 				func(sp *netproxy.ServicePort) {
-					sp.ClusterIPs = addrs("10.43.0.15", "fd43::15")
+					sp.ClusterIPs = proxytest.Addrs("10.43.0.15", "fd43::15")
 					sp.NodePort = 30053
 					sp.SessionAffinityTimeout = 30
 				}),
@@ -110,7 +114,7 @@ func TestRenderGolden(t *testing.T) {
 			if tx.batch.err != nil {
 				t.Fatal(tx.batch.err)
 			}
-			golden(t, tt.name, tx.batch.text())
+			proxytest.Golden(t, tt.name, tx.batch.text(), *update)
 		})
 	}
 }
@@ -118,14 +122,14 @@ func TestRenderGolden(t *testing.T) {
 // partialFixture is a first full sync and a second state in which web
 // lost an endpoint, old was deleted and db is untouched.
 func partialFixture() (first, second *netproxy.State, changed map[netproxy.ServicePortName]bool) {
-	web := servicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80,
-		withEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b"),
+	web := proxytest.ServicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80,
+		proxytest.WithEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b"),
 		func(sp *netproxy.ServicePort) { sp.NodePort = 30080; sp.SessionAffinityTimeout = 60 })
-	db := servicePort("db", "", v1.ProtocolTCP, "10.43.0.6", 5432, withEndpoints("10.42.1.7:5432@node-b"))
-	old := servicePort("old", "", v1.ProtocolUDP, "10.43.0.9", 53, withEndpoints("10.42.1.8:53@node-b"))
+	db := proxytest.ServicePort("db", "", v1.ProtocolTCP, "10.43.0.6", 5432, proxytest.WithEndpoints("10.42.1.7:5432@node-b"))
+	old := proxytest.ServicePort("old", "", v1.ProtocolUDP, "10.43.0.9", 53, proxytest.WithEndpoints("10.42.1.8:53@node-b"))
 	web2 := *web
-	web2.Endpoints = endpoints("10.42.0.2:8080@node-a")
-	return newState(web, db, old), newState(&web2, db),
+	web2.Endpoints = proxytest.Endpoints("10.42.0.2:8080@node-a")
+	return proxytest.State(web, db, old), proxytest.State(&web2, db),
 		map[netproxy.ServicePortName]bool{web.Name: true, old.Name: true}
 }
 
@@ -134,7 +138,7 @@ func TestPartialSyncTouchesOnlyChangedServices(t *testing.T) {
 	r := renderer{family: family{}}
 	tx1 := r.render(first, nil, nil, nil)
 	tx2 := r.render(second, changed, tx1.next, nil)
-	golden(t, "partial", tx2.batch.text())
+	proxytest.Golden(t, "partial", tx2.batch.text(), *update)
 
 	web, db, old := second.Services[netproxy.ServicePortName{Namespace: "ns", Name: "web", Protocol: v1.ProtocolTCP}],
 		second.Services[netproxy.ServicePortName{Namespace: "ns", Name: "db", Protocol: v1.ProtocolTCP}],
@@ -207,13 +211,13 @@ func mapsEqual(a, b map[string]element) bool {
 
 func TestAffinityTimeoutChangeRecreatesSets(t *testing.T) {
 	sticky := func(timeout int32) *netproxy.ServicePort {
-		return servicePort("sticky", "", v1.ProtocolTCP, "10.43.0.11", 80, withEndpoints("10.42.0.2:80@node-a"),
+		return proxytest.ServicePort("sticky", "", v1.ProtocolTCP, "10.43.0.11", 80, proxytest.WithEndpoints("10.42.0.2:80@node-a"),
 			func(sp *netproxy.ServicePort) { sp.SessionAffinityTimeout = timeout })
 	}
 	r := renderer{}
-	first := r.render(newState(sticky(600)), nil, nil, nil)
+	first := r.render(proxytest.State(sticky(600)), nil, nil, nil)
 	name := sticky(0).Name
-	second := r.render(newState(sticky(60)), map[netproxy.ServicePortName]bool{name: true}, first.next, nil)
+	second := r.render(proxytest.State(sticky(60)), map[netproxy.ServicePortName]bool{name: true}, first.next, nil)
 	set := affinitySet(name, sticky(0).Endpoints[0])
 	p := string(second.batch.text())
 	del, add := strings.Index(p, "delete set ip kite-proxy "+set), strings.Index(p, "add set ip kite-proxy "+set+" { type ipv4_addr; flags dynamic,timeout; timeout 60s; }")
@@ -223,15 +227,15 @@ func TestAffinityTimeoutChangeRecreatesSets(t *testing.T) {
 }
 
 func TestFullSyncCarriesAffinity(t *testing.T) {
-	sp := servicePort("sticky", "", v1.ProtocolTCP, "10.43.0.11", 80, withEndpoints("10.42.0.2:80@node-a", "10.42.0.3:80@node-a"),
+	sp := proxytest.ServicePort("sticky", "", v1.ProtocolTCP, "10.43.0.11", 80, proxytest.WithEndpoints("10.42.0.2:80@node-a", "10.42.0.3:80@node-a"),
 		func(sp *netproxy.ServicePort) { sp.SessionAffinityTimeout = 600 })
 	kept, gone := affinitySet(sp.Name, sp.Endpoints[0]), affinitySet(sp.Name, netproxy.Endpoint{IP: netip.MustParseAddr("10.42.0.9"), Port: 80})
 	carried := map[string]carriedSet{
-		kept: {timeout: 600, entries: []carriedEntry{{addr: addrs("192.168.5.20")[0], expires: 420 * time.Second},
-			{addr: addrs("192.168.5.21")[0], expires: 0}}},
-		gone: {timeout: 600, entries: []carriedEntry{{addr: addrs("192.168.5.22")[0], expires: 100 * time.Second}}},
+		kept: {timeout: 600, entries: []carriedEntry{{addr: proxytest.Addrs("192.168.5.20")[0], expires: 420 * time.Second},
+			{addr: proxytest.Addrs("192.168.5.21")[0], expires: 0}}},
+		gone: {timeout: 600, entries: []carriedEntry{{addr: proxytest.Addrs("192.168.5.22")[0], expires: 100 * time.Second}}},
 	}
-	p := string(renderer{}.render(newState(sp), nil, nil, carried).batch.text())
+	p := string(renderer{}.render(proxytest.State(sp), nil, nil, carried).batch.text())
 	if !strings.Contains(p, "add element ip kite-proxy "+kept+" { 192.168.5.20 timeout 600s expires 420s }\n") {
 		t.Errorf("client of a kept endpoint not carried over:\n%s", p)
 	}
@@ -274,17 +278,17 @@ func TestNamesStayValid(t *testing.T) {
 }
 
 func TestPartialSyncHandsOverSharedKeys(t *testing.T) {
-	a := servicePort("a", "", v1.ProtocolTCP, "10.43.0.20", 80, withEndpoints("10.42.0.2:80@node-a"))
-	b := servicePort("b", "", v1.ProtocolTCP, "10.43.0.20", 80, withEndpoints("10.42.0.3:80@node-a"))
+	a := proxytest.ServicePort("a", "", v1.ProtocolTCP, "10.43.0.20", 80, proxytest.WithEndpoints("10.42.0.2:80@node-a"))
+	b := proxytest.ServicePort("b", "", v1.ProtocolTCP, "10.43.0.20", 80, proxytest.WithEndpoints("10.42.0.3:80@node-a"))
 	r := renderer{}
 	tests := []struct {
 		name          string
 		before, after *netproxy.State
 		changed       *netproxy.ServicePort
 	}{
-		{"owner deleted, the other claimant takes over", newState(a, b), newState(b), a},
-		{"earlier name arrives and takes over", newState(b), newState(a, b), a},
-		{"later claimant changes, owner keeps the key", newState(a, b), newState(a), b},
+		{"owner deleted, the other claimant takes over", proxytest.State(a, b), proxytest.State(b), a},
+		{"earlier name arrives and takes over", proxytest.State(b), proxytest.State(a, b), a},
+		{"later claimant changes, owner keeps the key", proxytest.State(a, b), proxytest.State(a), b},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,95 +36,64 @@ func gotoChain(name string) string { return "goto " + name }
 
 // renderService computes the elements and, when withChains, the chains of
 // one service port in family f. It returns nil when the port has no
-// cluster IP in f. The choices mirror the iptables backend exactly.
+// cluster IP in f. What to build comes from netproxy.Plan, as in the
+// iptables backend.
 func renderService(sp *netproxy.ServicePort, f family, podCIDR netip.Prefix, withChains bool) *serviceRules {
-	clusterIPs := f.addrs(sp.ClusterIPs)
-	if len(clusterIPs) == 0 {
+	plan := sp.PlanFor(f.ipv6)
+	if plan == nil {
 		return nil
 	}
-	// Endpoint choice happens among this family's endpoints only.
-	fam := *sp
-	fam.Endpoints = nil
-	for _, e := range sp.Endpoints {
-		if f.has(e.IP) {
-			fam.Endpoints = append(fam.Endpoints, e)
-		}
-	}
-	externalIPs := f.addrs(sp.ExternalIPs)
-	lbIPs := f.addrs(sp.LoadBalancerIPs)
-	hasExternal := sp.NodePort != 0 || len(externalIPs) > 0 || len(lbIPs) > 0
-
 	name := sp.Name
 	svc, svl, ext, fw := serviceChain(name), localChain(name), externalChain(name), firewallChain(name)
-	clusterEps, localEps := fam.ClusterEndpoints(), fam.LocalEndpoints()
-	internalEps, externalEps := fam.InternalEndpoints(), fam.ExternalEndpoints()
-	internalTarget, externalTarget := svc, svc
-	if sp.InternalPolicyLocal {
-		internalTarget = svl
-	}
-	if sp.ExternalPolicyLocal {
-		externalTarget = svl
-	}
-	// Traffic from outside the node is only accepted into the external
-	// chain when some endpoint exists; pods and the node itself are
-	// short-circuited to all endpoints even when none is local.
-	useExt := hasExternal && len(clusterEps) > 0
-	useSVC := len(clusterEps) > 0 && (!sp.InternalPolicyLocal || useExt)
-	useSVL := len(localEps) > 0 && (sp.InternalPolicyLocal || (useExt && sp.ExternalPolicyLocal))
-	useFW := useExt && len(lbIPs) > 0 && len(sp.LoadBalancerSourceRanges) > 0
+	chainNames := [...]string{netproxy.ServiceChain: svc, netproxy.LocalChain: svl, netproxy.ExternalChain: ext, netproxy.FirewallChain: fw}
+	internalTarget, externalTarget := chainNames[plan.InternalTarget], chainNames[plan.ExternalTarget]
 
 	// With no endpoint at all the client learns at once; with endpoints
 	// elsewhere only, a Local policy drops like upstream does.
 	unreachable := "drop"
-	if len(clusterEps) == 0 {
+	if len(plan.ClusterEndpoints) == 0 {
 		unreachable = gotoChain(rejectChain)
 	}
 	ipKey := func(ip netip.Addr) setKey { return servicePortKey(ip, sp.Protocol, sp.Port) }
 
 	out := &serviceRules{owner: sp.Name, elements: map[string][]element{}}
-	for _, ip := range clusterIPs {
-		if len(internalEps) > 0 {
+	for _, ip := range plan.ClusterIPs {
+		if len(plan.InternalEndpoints) > 0 {
 			out.add(serviceIPsMap, ipKey(ip), gotoChain(internalTarget))
 		} else {
 			out.add(noEndpointServicesMap, ipKey(ip), unreachable)
 		}
 	}
-	for _, ip := range externalIPs {
-		if useExt {
+	for _, ip := range plan.ExternalIPs {
+		if plan.UseExternalChain {
 			out.add(serviceIPsMap, ipKey(ip), gotoChain(ext))
 		}
-		if len(externalEps) == 0 {
+		if len(plan.ExternalEndpoints) == 0 {
 			out.add(noEndpointExternalMap, ipKey(ip), unreachable)
 		}
 	}
-	for _, ip := range lbIPs {
-		if useExt {
+	for _, ip := range plan.LoadBalancerIPs {
+		if plan.UseExternalChain {
 			out.add(serviceIPsMap, ipKey(ip), gotoChain(ext))
 		}
-		if useFW {
+		if plan.UseFirewallChain {
 			out.add(firewallIPsMap, ipKey(ip), gotoChain(fw))
 		}
-		if len(externalEps) == 0 {
+		if len(plan.ExternalEndpoints) == 0 {
 			out.add(noEndpointExternalMap, ipKey(ip), unreachable)
 		}
 	}
 	if sp.NodePort != 0 {
 		key := protoPortKey(sp.Protocol, sp.NodePort)
-		if useExt {
+		if plan.UseExternalChain {
 			out.add(serviceNodePortsMap, key, gotoChain(ext))
 		}
-		if len(externalEps) == 0 {
+		if len(plan.ExternalEndpoints) == 0 {
 			out.add(noEndpointNodePortsMap, key, unreachable)
 		}
 	}
 	seen := map[netip.Addr]bool{}
-	var used []netproxy.Endpoint
-	if useSVC {
-		used = append(used, clusterEps...)
-	}
-	if useSVL {
-		used = append(used, localEps...)
-	}
+	used := plan.TranslatedEndpoints()
 	for _, e := range used {
 		if !seen[e.IP] {
 			seen[e.IP] = true
@@ -135,23 +104,23 @@ func renderService(sp *netproxy.ServicePort, f family, podCIDR netip.Prefix, wit
 		return out
 	}
 
-	if useSVC {
+	if plan.UseServiceChain {
 		c := chain{name: svc}
 		if podCIDR.IsValid() {
 			// Replies from an endpoint must come back through this node
 			// when the client is not a pod.
-			for _, ip := range clusterIPs {
+			for _, ip := range plan.ClusterIPs {
 				c.rules = append(c.rules, newRule().addrIsHost(f, "daddr", ip).dport(sp.Protocol, sp.Port).
 					addrIs(f, "saddr", true, podCIDR).verdict("jump "+markMasqChain).rule())
 			}
 		}
-		c.rules = append(c.rules, balance(f, sp, clusterEps)...)
+		c.rules = append(c.rules, balance(f, sp, plan.ClusterEndpoints)...)
 		out.chains = append(out.chains, c)
 	}
-	if useSVL {
-		out.chains = append(out.chains, chain{name: svl, rules: balance(f, sp, localEps)})
+	if plan.UseLocalChain {
+		out.chains = append(out.chains, chain{name: svl, rules: balance(f, sp, plan.LocalEndpoints)})
 	}
-	if useExt {
+	if plan.UseExternalChain {
 		c := chain{name: ext}
 		if sp.ExternalPolicyLocal {
 			// Local keeps the client's address, so no masquerading; pods
@@ -162,7 +131,7 @@ func renderService(sp *netproxy.ServicePort, f family, podCIDR netip.Prefix, wit
 			c.rules = append(c.rules,
 				newRule().fibLocal("saddr").verdict("jump "+markMasqChain).rule(),
 				newRule().fibLocal("saddr").verdict("goto "+svc).rule())
-			if len(localEps) > 0 {
+			if len(plan.LocalEndpoints) > 0 {
 				c.rules = append(c.rules, newRule().verdict(gotoChain(externalTarget)).rule())
 			}
 		} else {
@@ -171,7 +140,7 @@ func renderService(sp *netproxy.ServicePort, f family, podCIDR netip.Prefix, wit
 		}
 		out.chains = append(out.chains, c)
 	}
-	if useFW {
+	if plan.UseFirewallChain {
 		// Allowed sources go back to the hook chain; everyone else is
 		// dropped.
 		var rules []rule
