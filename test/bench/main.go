@@ -35,6 +35,7 @@ func main() {
 	bin := flag.String("kite", os.Getenv("KITE_BIN"), "kite binary")
 	idle := flag.Duration("idle", 30*time.Second, "idle time before reading RSS")
 	only := flag.String("only", "", `run one group of figures: "api" (server foundation), "control-plane" (scheduler, deployment, at rest), "node" (agent: node Ready, pod start, memory), "dns" (cluster DNS with dnsperf) or "proxy" (service proxy syncs at 10,000 Services)`)
+	proxyServices := flag.Int("proxy-services", 10000, "Services (5 endpoints each) in the service proxy benchmark")
 	flag.Parse()
 	if *bin == "" {
 		fail(fmt.Errorf("set KITE_BIN or -kite"))
@@ -59,7 +60,7 @@ func main() {
 		}
 	}
 	if *only == "" || *only == "proxy" {
-		benchProxy()
+		benchProxy(*proxyServices)
 		if *only == "proxy" {
 			return
 		}

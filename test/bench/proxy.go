@@ -21,13 +21,14 @@ import (
 // host's own tables.
 const proxyBenchNetns = "kite-bench-proxy"
 
-// benchProxy prints the service proxy's data-path figures at 10,000
-// Services × 5 endpoints, for each --proxy-mode: the first full sync, a
+// benchProxy prints the service proxy's data-path figures at services
+// Services × 5 endpoints (10,000 in the goals), for each
+// --proxy-mode: the first full sync, a
 // later full sync (the periodic resync), one endpoint changed (a partial
 // sync), and removing everything, each measured until the kernel has it.
 // The backends run in a network namespace of their own.
-func benchProxy() {
-	const services, endpoints = 10000, 5
+func benchProxy(services int) {
+	const endpoints = 5
 	_ = exec.Command("ip", "netns", "del", proxyBenchNetns).Run()
 	if out, err := exec.Command("ip", "netns", "add", proxyBenchNetns).CombinedOutput(); err != nil {
 		fail(fmt.Errorf("ip netns add: %v: %s", err, out))
@@ -72,12 +73,12 @@ func benchProxy() {
 			if err != nil {
 				return fmt.Errorf("cleanup: %w", err)
 			}
-			fmt.Printf("proxy %-8s 10k×5:     first full sync %v, full resync %v, one endpoint changed %v, cleanup %v (%s)\n",
-				mode, first.Round(time.Millisecond), resync.Round(time.Millisecond), partial.Round(time.Millisecond), cleanup.Round(time.Millisecond), rules)
+			fmt.Printf("proxy %-8s %d×5: first full sync %v, full resync %v, one endpoint changed %v, cleanup %v (%s)\n",
+				mode, services, first.Round(time.Millisecond), resync.Round(time.Millisecond), partial.Round(time.Millisecond), cleanup.Round(time.Millisecond), rules)
 			return nil
 		})
 		if err != nil {
-			fmt.Printf("proxy %-8s 10k×5:     %v\n", mode, err)
+			fmt.Printf("proxy %-8s %d×5: %v\n", mode, services, err)
 		}
 	}
 }
