@@ -28,7 +28,7 @@ var ProxyModes = []string{ProxyModeIPTables, ProxyModeNFTables}
 // newProxyBackend builds the data path for mode.
 func newProxyBackend(mode string, log *slog.Logger) (netproxy.Backend, error) {
 	switch mode {
-	case "", ProxyModeIPTables:
+	case ProxyModeIPTables:
 		return iptables.New(iptables.Config{Logger: log})
 	case ProxyModeNFTables:
 		return nftables.New(nftables.Config{Logger: log})

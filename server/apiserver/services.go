@@ -55,10 +55,7 @@ func (s *Server) allocateOnCreate(ctx context.Context, h *resourceHandler, obj r
 	}
 	fail := func(e error) (func(), error) {
 		release()
-		if fe, ok := e.(*field.Error); ok {
-			return nil, apierrors.NewInvalid(h.res.GVK().GroupKind(), svc.Name, field.ErrorList{fe})
-		}
-		return nil, e
+		return nil, allocationError(h, svc, e)
 	}
 	if svc.Spec.Type != api.ServiceTypeExternalName {
 		if svc.Spec.IPFamilyPolicy == nil {
@@ -160,6 +157,17 @@ func (s *Server) admitServiceUpdate(ctx context.Context, h *resourceHandler, svc
 			s.allocator.ports.Release(context.WithoutCancel(ctx), p)
 		}
 	}
+	// allocate takes a node port (want, or any when 0) for this update;
+	// on failure it gives back what the update took so far.
+	allocate := func(want int32, path *field.Path) (int32, error) {
+		port, err := s.allocator.ports.Allocate(ctx, int(want), path)
+		if err != nil {
+			release()
+			return 0, allocationError(h, svc, err)
+		}
+		allocated = append(allocated, port)
+		return int32(port), nil
+	}
 	if needsNodePorts(svc) {
 		// A port left out keeps the node port the port of that name had.
 		used := map[int32]bool{}
@@ -180,16 +188,11 @@ func (s *Server) admitServiceUpdate(ctx context.Context, h *resourceHandler, svc
 			if p.NodePort != 0 && held[p.NodePort] {
 				continue
 			}
-			port, err := s.allocator.ports.Allocate(ctx, int(p.NodePort), field.NewPath("spec", "ports").Index(i).Child("nodePort"))
+			port, err := allocate(p.NodePort, field.NewPath("spec", "ports").Index(i).Child("nodePort"))
 			if err != nil {
-				release()
-				if fe, ok := err.(*field.Error); ok {
-					return nil, apierrors.NewInvalid(h.res.GVK().GroupKind(), svc.Name, field.ErrorList{fe})
-				}
 				return nil, err
 			}
-			allocated = append(allocated, port)
-			p.NodePort = int32(port)
+			p.NodePort = port
 		}
 	}
 	if needsHealthCheckNodePort(svc) {
@@ -197,16 +200,11 @@ func (s *Server) admitServiceUpdate(ctx context.Context, h *resourceHandler, svc
 			svc.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
 		}
 		if hc := svc.Spec.HealthCheckNodePort; hc == 0 || !held[hc] {
-			port, err := s.allocator.ports.Allocate(ctx, int(hc), healthCheckNodePortPath)
+			port, err := allocate(hc, healthCheckNodePortPath)
 			if err != nil {
-				release()
-				if fe, ok := err.(*field.Error); ok {
-					return nil, apierrors.NewInvalid(h.res.GVK().GroupKind(), svc.Name, field.ErrorList{fe})
-				}
 				return nil, err
 			}
-			allocated = append(allocated, port)
-			svc.Spec.HealthCheckNodePort = int32(port)
+			svc.Spec.HealthCheckNodePort = port
 		}
 	}
 	return func(stored bool) {
@@ -229,6 +227,15 @@ func (s *Server) admitServiceUpdate(ctx context.Context, h *resourceHandler, svc
 			}
 		}
 	}, nil
+}
+
+// allocationError words a refused allocation as the API's Invalid error on
+// the field it names.
+func allocationError(h *resourceHandler, svc *api.Service, err error) error {
+	if fe, ok := err.(*field.Error); ok {
+		return apierrors.NewInvalid(h.res.GVK().GroupKind(), svc.Name, field.ErrorList{fe})
+	}
+	return err
 }
 
 // releaseOnDelete frees a deleted Service's cluster IPs and node ports.

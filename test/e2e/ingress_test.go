@@ -232,6 +232,9 @@ func stepIngressUnderLoad(t *testing.T, c *nodeCluster, ns, nodeIP string) {
 	}
 	close(stop)
 	wg.Wait()
+	if after := total.Load() - before; after < 100 {
+		t.Errorf("only %d requests were sent after the endpoints converged, want 100", after)
+	}
 	if n := lateFailures.Load(); n > 0 {
 		t.Errorf("%d requests failed after the endpoints converged", n)
 	}

@@ -83,7 +83,9 @@ func stepServices(t *testing.T, c *nodeCluster, ns string) {
 	for _, nodeIP := range []string{c.server.host, c.lab.subnet + ".12"} {
 		url := "http://" + net.JoinHostPort(nodeIP, nodePort)
 		reachesAll(t, "outside → "+url, backends, func() []string { return fromOutside(t, url+"/name", 30) })
-		if seen := clientAddr(fromOutside(t, url+"/cgi-bin/ip", 1)[0]); seen == outsider {
+		if seen, err := get(url+"/cgi-bin/ip", 3*time.Second); err != nil {
+			t.Errorf("node port %s: %v", url, err)
+		} else if clientAddr(seen) == outsider {
 			t.Errorf("node port %s with cluster policy: backend saw the client address %s unmasqueraded", url, outsider)
 		}
 	}
