@@ -108,7 +108,7 @@ func New(cfg Config, backend Backend) (*Proxy, error) {
 		}
 	}
 	var err error
-	if p.watch, err = newWatcher(cfg.Client, cfg.NodeName, p); err != nil {
+	if p.watch, err = newWatcher(cfg.Client, cfg.NodeName, len(cfg.NodeIPs) == 0, p); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -286,3 +286,26 @@ func TestNewRejectsIncompleteConfig(t *testing.T) {
 		})
 	}
 }
+
+// With the node's addresses configured the Node is not watched: they are
+// the state's NodeIPs, and a Node that says otherwise changes nothing.
+func TestProxyConfiguredNodeIPs(t *testing.T) {
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: thisNode},
+		Status: v1.NodeStatus{Addresses: []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: "192.168.5.10"}}}}
+	client := fake.NewClientset(node, service("web", "10.43.0.5", []v1.ServicePort{svcPort("http", 80, v1.ProtocolTCP)}))
+	backend := newRecordingBackend()
+	p, err := New(Config{Client: client, NodeName: thisNode, NodeIPs: []net.IP{net.ParseIP("10.0.0.7")}, MinSyncPeriod: 20 * time.Millisecond, FullSyncPeriod: time.Hour}, backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.watch.nodes != nil {
+		t.Error("the Node is watched although its addresses are configured")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = p.Run(ctx) }()
+	first := backend.waitCalls(t, 1)[0]
+	if !slices.Equal(first.state.NodeIPs, []netip.Addr{addr("10.0.0.7")}) {
+		t.Errorf("node IPs = %v, want the configured 10.0.0.7", first.state.NodeIPs)
+	}
+}

@@ -27,18 +27,18 @@ type notifier interface {
 	nodeChanged()
 }
 
-// watcher holds the informers over Services, EndpointSlices and this
-// node's Node.
+// watcher holds the informers over Services, EndpointSlices and, when the
+// node's addresses come from its Node, this node's Node.
 type watcher struct {
 	factory     informers.SharedInformerFactory
 	nodeFactory informers.SharedInformerFactory
 	services    corelisters.ServiceLister
 	slices      cache.Indexer
-	nodes       corelisters.NodeLister
+	nodes       corelisters.NodeLister // nil when the Node is not watched
 	synced      []cache.InformerSynced
 }
 
-func newWatcher(client kubernetes.Interface, nodeName string, n notifier) (*watcher, error) {
+func newWatcher(client kubernetes.Interface, nodeName string, watchNode bool, n notifier) (*watcher, error) {
 	w := &watcher{
 		factory: informers.NewSharedInformerFactory(client, 0),
 		nodeFactory: informers.NewSharedInformerFactoryWithOptions(client, 0,
@@ -48,25 +48,12 @@ func newWatcher(client kubernetes.Interface, nodeName string, n notifier) (*watc
 	}
 	svcInformer := w.factory.Core().V1().Services()
 	sliceInformer := w.factory.Discovery().V1().EndpointSlices()
-	nodeInformer := w.nodeFactory.Core().V1().Nodes()
-
-	for _, step := range []struct {
+	type informer struct {
 		what string
 		inf  cache.SharedIndexInformer
 		slim cache.TransformFunc
-	}{
-		{"services", svcInformer.Informer(), slimService},
-		{"endpointslices", sliceInformer.Informer(), slimEndpointSlice},
-		{"node", nodeInformer.Informer(), slimNode},
-	} {
-		if err := step.inf.SetTransform(step.slim); err != nil {
-			return nil, fmt.Errorf("slim %s informer: %w", step.what, err)
-		}
+		on   func(any)
 	}
-	if err := sliceInformer.Informer().AddIndexers(cache.Indexers{byServiceIndex: sliceServiceIndex}); err != nil {
-		return nil, fmt.Errorf("index endpointslices: %w", err)
-	}
-
 	onService := func(obj any) {
 		if m, err := metaOf(obj); err == nil {
 			n.serviceChanged(types.NamespacedName{Namespace: m.GetNamespace(), Name: m.GetName()})
@@ -81,16 +68,28 @@ func newWatcher(client kubernetes.Interface, nodeName string, n notifier) (*watc
 			}
 		}
 	}
-	handlers := []struct {
-		inf cache.SharedIndexInformer
-		fn  func(any)
-	}{
-		{svcInformer.Informer(), onService},
-		{sliceInformer.Informer(), onSlice},
-		{nodeInformer.Informer(), func(any) { n.nodeChanged() }},
+	all := []informer{
+		{"services", svcInformer.Informer(), slimService, onService},
+		{"endpointslices", sliceInformer.Informer(), slimEndpointSlice, onSlice},
 	}
-	for _, h := range handlers {
-		fn := h.fn
+	// A factory starts only the informers asked for: without watchNode the
+	// Node is never listed, and its status updates wake nothing.
+	if watchNode {
+		nodeInformer := w.nodeFactory.Core().V1().Nodes()
+		all = append(all, informer{"node", nodeInformer.Informer(), slimNode, func(any) { n.nodeChanged() }})
+		w.nodes = nodeInformer.Lister()
+	}
+	for _, step := range all {
+		if err := step.inf.SetTransform(step.slim); err != nil {
+			return nil, fmt.Errorf("slim %s informer: %w", step.what, err)
+		}
+	}
+	if err := sliceInformer.Informer().AddIndexers(cache.Indexers{byServiceIndex: sliceServiceIndex}); err != nil {
+		return nil, fmt.Errorf("index endpointslices: %w", err)
+	}
+
+	for _, h := range all {
+		fn := h.on
 		_, err := h.inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc: fn,
 			UpdateFunc: func(oldObj, newObj any) {
@@ -106,9 +105,8 @@ func newWatcher(client kubernetes.Interface, nodeName string, n notifier) (*watc
 	}
 	w.services = svcInformer.Lister()
 	w.slices = sliceInformer.Informer().GetIndexer()
-	w.nodes = nodeInformer.Lister()
-	w.synced = []cache.InformerSynced{
-		svcInformer.Informer().HasSynced, sliceInformer.Informer().HasSynced, nodeInformer.Informer().HasSynced,
+	for _, h := range all {
+		w.synced = append(w.synced, h.inf.HasSynced)
 	}
 	return w, nil
 }
@@ -148,6 +146,9 @@ func (w *watcher) servicePorts(key types.NamespacedName, nodeName string) ([]*Se
 
 // nodeAddresses returns the node's internal and external addresses.
 func (w *watcher) nodeAddresses(nodeName string) []netip.Addr {
+	if w.nodes == nil {
+		return nil
+	}
 	node, err := w.nodes.Get(nodeName)
 	if err != nil {
 		return nil
