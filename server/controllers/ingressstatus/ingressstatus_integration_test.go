@@ -186,9 +186,10 @@ func TestIntegrationIngressStatus(t *testing.T) {
 	e.waitAddresses("web", "10.0.0.1", "203.0.113.2")
 	e.waitAddresses("legacy", "10.0.0.1", "203.0.113.2")
 
-	// No class: kite's only while IngressClass kite is the default.
-	e.ingress("classless", nil)
+	// No class: kite's only while IngressClass kite is the default. The
+	// server creates kite as the default, so the flag goes first.
 	e.kiteClass(false)
+	e.ingress("classless", nil)
 	e.ingress("marker", className("kite"))
 	e.waitAddresses("marker", "10.0.0.1", "203.0.113.2")
 	e.keeps("classless")
