@@ -35,6 +35,12 @@ const (
 	DefaultFullSyncPeriod = time.Minute
 )
 
+// fullSyncCostFactor stretches the full-sync period to this many times
+// the last full sync's duration when that is longer than FullSyncPeriod:
+// with iptables at 10,000 Services a full sync takes seconds, and
+// repairing tampering must not keep a core busy.
+const fullSyncCostFactor = 20
+
 // Backend is a data path: it turns a State into kernel rules.
 type Backend interface {
 	// Sync applies state; changed names the service ports whose rules changed since the last
@@ -151,7 +157,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 // loop runs syncs: a change is applied at once unless the last sync began
 // less than MinSyncPeriod ago, in which case it waits for that moment and
 // is applied together with whatever else arrived meanwhile. Every
-// FullSyncPeriod (and after a failure) the backend rewrites everything.
+// FullSyncPeriod, or fullSyncCostFactor times the last full sync's
+// duration if longer, (and after a failure) the backend rewrites
+// everything.
 func (p *Proxy) loop(ctx context.Context, now func() time.Time) error {
 	full := true
 	pending := true
@@ -185,7 +193,11 @@ func (p *Proxy) loop(ctx context.Context, now func() time.Time) error {
 		}
 		lastSync = now()
 		pending = false
-		if err := p.syncOnce(full); err != nil {
+		err := p.syncOnce(full)
+		if full {
+			fullTicker.Reset(max(p.cfg.FullSyncPeriod, fullSyncCostFactor*now().Sub(lastSync)))
+		}
+		if err != nil {
 			p.log.Error("service proxy sync failed; retrying with a full sync", "err", err)
 			pending, full = true, true
 			if !armed {

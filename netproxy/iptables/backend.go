@@ -38,10 +38,10 @@ type Backend struct {
 	conntrack *netproxy.ConntrackFlusher
 	log       *slog.Logger
 
-	mu     sync.Mutex
-	chains map[netproxy.ServicePortName][]string // per-service chains in place
-	last   *netproxy.State                       // last applied state
-	ready  bool                                  // jumps and sysctls were set up
+	mu      sync.Mutex
+	applied applied         // what the kernel holds
+	last    *netproxy.State // last applied state
+	ready   bool            // jumps and sysctls were set up
 }
 
 var _ netproxy.Backend = (*Backend)(nil)
@@ -73,7 +73,6 @@ func New(cfg Config) (*Backend, error) {
 		restore:   restore,
 		conntrack: netproxy.NewConntrackFlusher(cfg.ConntrackPath, cfg.IPv6, log),
 		log:       log,
-		chains:    map[netproxy.ServicePortName][]string{},
 	}, nil
 }
 
@@ -99,14 +98,14 @@ func (b *Backend) Sync(state *netproxy.State, changed map[netproxy.ServicePortNa
 			return fmt.Errorf("list nat chains: %w", err)
 		}
 	}
-	out := b.render.render(state, changed, b.chains, existing)
+	out := b.render.render(state, changed, b.applied, existing)
 	if err := runRestore(b.restore, out.payload); err != nil {
 		// The kernel may hold some of it (each table commits on its own):
 		// the next sync must be a full one.
 		b.ready = false
 		return err
 	}
-	b.chains = out.chains
+	b.applied = out.applied
 	if changed == nil {
 		if err := b.setup(); err != nil {
 			b.ready = false
@@ -138,7 +137,7 @@ func (b *Backend) Cleanup() error {
 	} else if err := runRestore(b.restore, payload); err != nil {
 		errs = append(errs, err)
 	}
-	b.chains = map[netproxy.ServicePortName][]string{}
+	b.applied = applied{}
 	b.last = nil
 	b.ready = false
 	return errors.Join(errs...)

@@ -18,8 +18,6 @@ const (
 	servicesChain    = "KITE-SERVICES"  // every service portal; also in filter
 	nodePortsChain   = "KITE-NODEPORTS" // node ports, reached for local destinations
 	postroutingChain = "KITE-PROXY-POSTROUTING"
-	markMasqChain    = "KITE-MARK-MASQ"
-	markDropChain    = "KITE-MARK-DROP"
 	// filter table
 	externalServicesChain = "KITE-EXTERNAL-SERVICES"
 	forwardChain          = "KITE-PROXY-FORWARD"
@@ -40,7 +38,7 @@ const (
 	svlPrefix = "KITE-SVL-" // the endpoints on this node
 	extPrefix = "KITE-EXT-" // traffic from outside: node ports, external and load-balancer IPs
 	fwPrefix  = "KITE-FW-"  // load-balancer source ranges
-	sepPrefix = "KITE-SEP-" // one endpoint
+	sepPrefix = "KITE-SEP-" // one endpoint of a service port with session affinity
 )
 
 // serviceChainPattern recognises per-service chains, so stale ones left by

@@ -1,9 +1,7 @@
 package iptables
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"regexp"
 	"strings"
 	"syscall"
@@ -37,7 +35,7 @@ func tableSection(payload []byte, table string) string {
 // many rules as the full payload for state renders.
 func checkApplied(t *testing.T, ns *proxytest.Netns, state *netproxy.State) {
 	t.Helper()
-	payload := renderer{}.render(state, nil, nil, nil).payload
+	payload := renderer{}.render(state, nil, applied{}, nil).payload
 	for _, table := range []string{"nat", "filter"} {
 		want := rulesPerChain(tableSection(payload, table))
 		got := rulesPerChain(ns.Exec("iptables-save", "-t", table))
@@ -202,7 +200,7 @@ func TestBackendInNetns(t *testing.T) {
 			t.Errorf("%s table after Cleanup still mentions kite:\n%s", table, out)
 		}
 	}
-	if bytes.Contains([]byte(fmt.Sprint(b.chains)), []byte("KITE")) {
+	if len(b.applied.chains)+len(b.applied.dispatch) != 0 {
 		t.Error("backend still tracks chains after Cleanup")
 	}
 }

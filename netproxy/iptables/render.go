@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"bytes"
+	"net/netip"
 	"slices"
 
 	"kite/netproxy"
@@ -13,20 +14,33 @@ type renderer struct {
 	randomFully bool // the kernel and iptables support MASQUERADE --random-fully
 }
 
-// rendered is one sync's restore input and the per-service chains that
-// exist once it is applied.
+// rendered is one sync's restore input, the per-service chains that exist
+// once it is applied and the contents of the shared chains.
 type rendered struct {
 	payload []byte
-	chains  map[netproxy.ServicePortName][]string
 	stale   []string
+	applied applied
 }
 
-// render writes the dispatch chains in full and the per-service chains of
-// the changed service ports (all of them when changed is nil). prev holds
-// the per-service chains in place before this sync; existing, read from
-// the kernel on a full sync, catches chains an earlier run left behind.
+// applied is what the kernel holds after the last successful restore,
+// as far as the next partial sync needs to know.
+type applied struct {
+	chains   map[netproxy.ServicePortName][]string // per-service chains
+	dispatch map[string][]string                   // "table/chain" → the shared chain's rules
+	// services keeps each service port's part of the shared chains, so a
+	// partial sync renders only the changed ones again.
+	services map[netproxy.ServicePortName]*serviceRules
+}
+
+// render writes the per-service chains of the changed service ports and
+// the shared chains whose rules differ from prev's (everything when
+// changed is nil). Leaving an unchanged shared chain out matters: at
+// 10,000 Services, rewriting KITE-SERVICES alone costs iptables-restore
+// more than a second. prev describes what is in place before this sync;
+// existing, read from the kernel on a full sync, catches chains an
+// earlier run left behind.
 func (r renderer) render(state *netproxy.State, changed map[netproxy.ServicePortName]bool,
-	prev map[netproxy.ServicePortName][]string, existing []string) rendered {
+	prev applied, existing []string) rendered {
 	full := changed == nil
 	podCIDR := ""
 	for _, p := range state.ClusterCIDRs {
@@ -38,20 +52,35 @@ func (r renderer) render(state *netproxy.State, changed map[netproxy.ServicePort
 
 	var natServices, natNodePorts, filterServices, filterExternal, chainNames []string
 	var chainRules []string
-	out := rendered{chains: map[netproxy.ServicePortName][]string{}}
+	var hairpin []netip.Addr
+	n := len(state.Services)
+	out := rendered{applied: applied{
+		chains:   make(map[netproxy.ServicePortName][]string, n),
+		dispatch: map[string][]string{},
+		services: make(map[netproxy.ServicePortName]*serviceRules, n),
+	}}
+	chains := out.applied.chains
 	for _, sp := range state.Sorted() {
 		write := full || changed[sp.Name]
-		rs := renderService(sp, r.family, podCIDR, write)
-		if rs == nil {
-			continue
+		rs := prev.services[sp.Name]
+		if write || rs == nil {
+			if rs = renderService(sp, r.family, podCIDR, write); rs == nil {
+				continue
+			}
+			shared := *rs
+			shared.chains = nil
+			out.applied.services[sp.Name] = &shared
+		} else {
+			out.applied.services[sp.Name] = rs
 		}
 		natServices = append(natServices, rs.natServices...)
 		natNodePorts = append(natNodePorts, rs.natNodePorts...)
 		filterServices = append(filterServices, rs.filterServices...)
 		filterExternal = append(filterExternal, rs.filterExternal...)
+		hairpin = append(hairpin, rs.hairpin...)
 		if !write {
-			if names, ok := prev[sp.Name]; ok {
-				out.chains[sp.Name] = names
+			if names, ok := prev.chains[sp.Name]; ok {
+				chains[sp.Name] = names
 			}
 			continue
 		}
@@ -62,14 +91,14 @@ func (r renderer) render(state *netproxy.State, changed map[netproxy.ServicePort
 			chainRules = append(chainRules, c.rules...)
 		}
 		if names != nil {
-			out.chains[sp.Name] = names
+			chains[sp.Name] = names
 		}
 	}
 
 	// Chains no longer wanted: every per-service chain in the kernel on a
 	// full sync, the changed service ports' former chains otherwise.
 	wanted := map[string]bool{}
-	for _, names := range out.chains {
+	for _, names := range chains {
 		for _, n := range names {
 			wanted[n] = true
 		}
@@ -78,10 +107,10 @@ func (r renderer) render(state *netproxy.State, changed map[netproxy.ServicePort
 	if !full {
 		candidates = nil
 		for name := range changed {
-			candidates = append(candidates, prev[name]...)
+			candidates = append(candidates, prev.chains[name]...)
 		}
 	} else {
-		for _, names := range prev {
+		for _, names := range prev.chains {
 			candidates = append(candidates, names...)
 		}
 	}
@@ -93,32 +122,64 @@ func (r renderer) render(state *netproxy.State, changed map[netproxy.ServicePort
 	slices.Sort(out.stale)
 	out.stale = slices.Compact(out.stale)
 
-	var b bytes.Buffer
-	b.WriteString("*filter\n")
-	declare(&b, servicesChain, externalServicesChain, forwardChain, firewallChain)
-	lines(&b, filterServices)
-	lines(&b, filterExternal)
-	lines(&b, r.forwardRules())
-	lines(&b, r.firewallRules())
-	b.WriteString("COMMIT\n*nat\n")
-	declare(&b, servicesChain, nodePortsChain, postroutingChain, markMasqChain, markDropChain)
-	declare(&b, chainNames...)
-	declare(&b, out.stale...)
-	lines(&b, natServices)
-	lines(&b, []string{r.nodePortsJump()})
-	lines(&b, natNodePorts)
-	lines(&b, r.postroutingRules())
-	lines(&b, []string{
-		rule(markMasqChain, "-j", "MARK", "--or-mark", masqMark),
-		rule(markDropChain, "-j", "MARK", "--or-mark", dropMark),
-	})
-	lines(&b, chainRules)
-	for _, n := range out.stale {
-		b.WriteString("-X " + n + "\n")
+	natServices = append(natServices, r.nodePortsJump())
+	tables := []struct {
+		name     string
+		dispatch []dispatchChain
+	}{
+		{"filter", []dispatchChain{
+			{servicesChain, filterServices},
+			{externalServicesChain, filterExternal},
+			{forwardChain, r.forwardRules()},
+			{firewallChain, r.firewallRules()},
+		}},
+		{"nat", []dispatchChain{
+			{servicesChain, natServices},
+			{nodePortsChain, natNodePorts},
+			{postroutingChain, r.postroutingRules(hairpin)},
+		}},
 	}
-	b.WriteString("COMMIT\n")
+	var b bytes.Buffer
+	b.Grow(size(chainRules) + 4096)
+	for _, t := range tables {
+		var write []dispatchChain
+		for _, d := range t.dispatch {
+			key := t.name + "/" + d.name
+			out.applied.dispatch[key] = d.rules
+			// Unchanged service ports reuse their previous strings, so
+			// comparing is cheap.
+			if old, ok := prev.dispatch[key]; full || !ok || !slices.Equal(old, d.rules) {
+				write = append(write, d)
+				b.Grow(size(d.rules))
+			}
+		}
+		b.WriteString("*" + t.name + "\n")
+		for _, d := range write {
+			declare(&b, d.name)
+		}
+		if t.name == "nat" {
+			declare(&b, chainNames...)
+			declare(&b, out.stale...)
+		}
+		for _, d := range write {
+			lines(&b, d.rules)
+		}
+		if t.name == "nat" {
+			lines(&b, chainRules)
+			for _, n := range out.stale {
+				b.WriteString("-X " + n + "\n")
+			}
+		}
+		b.WriteString("COMMIT\n")
+	}
 	out.payload = b.Bytes()
 	return out
+}
+
+// dispatchChain is one of the shared chains and its rules.
+type dispatchChain struct {
+	name  string
+	rules []string
 }
 
 // nodePortsJump comes last in KITE-SERVICES: whatever is addressed to the
@@ -131,18 +192,33 @@ func (r renderer) nodePortsJump() string {
 	return rule(servicesChain, match(args, []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", nodePortsChain})...)
 }
 
-func (r renderer) postroutingRules() []string {
+// postroutingRules masquerade what the service chains marked, and a pod
+// that reached itself through a service (hairpin): its reply would
+// otherwise go straight back to it, bypassing the translation. hairpin
+// lists the endpoints on this node, possibly repeated.
+func (r renderer) postroutingRules(hairpin []netip.Addr) []string {
+	slices.SortFunc(hairpin, netip.Addr.Compare)
+	hairpin = slices.Compact(hairpin)
+	var out []string
+	for _, ip := range hairpin {
+		if ip.Is6() != r.family.ipv6 {
+			continue
+		}
+		h := r.family.host(ip)
+		out = append(out, rule(postroutingChain, match([]string{"-s", h, "-d", h, "-m", "conntrack", "--ctstate", "DNAT"},
+			comment("kite service hairpin"), markMasq())...))
+	}
 	masq := []string{"-j", "MASQUERADE"}
 	if r.randomFully {
 		masq = append(masq, "--random-fully")
 	}
-	return []string{
+	return append(out,
 		rule(postroutingChain, "-m", "mark", "!", "--mark", masqMark+"/"+masqMark, "-j", "RETURN"),
 		// Clear the mark so a packet re-entering the stack (hairpin on a
 		// bridge) is not masqueraded twice.
 		rule(postroutingChain, "-j", "MARK", "--xor-mark", masqMark),
 		rule(postroutingChain, match(comment("kite service traffic requiring SNAT"), masq)...),
-	}
+	)
 }
 
 // forwardRules accept forwarded service traffic even under a DROP policy.
@@ -172,6 +248,15 @@ func declare(b *bytes.Buffer, names ...string) {
 	for _, n := range names {
 		b.WriteString(":" + n + " - [0:0]\n")
 	}
+}
+
+// size is how many bytes lines writes for rules.
+func size(rules []string) int {
+	n := 0
+	for _, l := range rules {
+		n += len(l) + 1
+	}
+	return n
 }
 
 func lines(b *bytes.Buffer, rules []string) {

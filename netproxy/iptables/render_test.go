@@ -3,6 +3,7 @@ package iptables
 import (
 	"bytes"
 	"flag"
+	"maps"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -96,7 +97,7 @@ func TestRenderGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := renderer{family: family{ipv6: tt.ipv6}, randomFully: true}
-			out := r.render(tt.state, nil, nil, nil)
+			out := r.render(tt.state, nil, applied{}, nil)
 			proxytest.Golden(t, tt.name, out.payload, *update)
 		})
 	}
@@ -116,27 +117,39 @@ func TestPartialSyncWritesOnlyChangedChains(t *testing.T) {
 	web := proxytest.ServicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80, proxytest.WithEndpoints("10.42.0.2:8080@node-a", "10.42.1.3:8080@node-b"))
 	db := proxytest.ServicePort("db", "", v1.ProtocolTCP, "10.43.0.6", 5432, proxytest.WithEndpoints("10.42.1.7:5432@node-b"))
 	old := proxytest.ServicePort("old", "", v1.ProtocolTCP, "10.43.0.9", 80, proxytest.WithEndpoints("10.42.1.8:80@node-b"))
+	sticky := proxytest.ServicePort("sticky", "", v1.ProtocolTCP, "10.43.0.7", 80, proxytest.WithEndpoints("10.42.0.4:80@node-a", "10.42.1.5:80@node-b"),
+		func(sp *netproxy.ServicePort) { sp.SessionAffinityTimeout = 60 })
 	r := renderer{family: family{}, randomFully: true}
-	first := r.render(proxytest.State(web, db, old), nil, nil, nil)
+	first := r.render(proxytest.State(web, db, old, sticky), nil, applied{}, nil)
+	if got := first.applied.chains[web.Name]; len(got) != 1 {
+		t.Errorf("chains of web = %v, want only its service chain (endpoints are translated in it)", got)
+	}
+	if got := first.applied.chains[sticky.Name]; len(got) != 3 {
+		t.Errorf("chains of sticky = %v, want its service chain and one per endpoint (affinity)", got)
+	}
 
-	// web loses an endpoint, old is deleted, db is untouched.
-	web2 := proxytest.ServicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80, proxytest.WithEndpoints("10.42.0.2:8080@node-a"))
-	changed := map[netproxy.ServicePortName]bool{web.Name: true, old.Name: true}
-	second := r.render(proxytest.State(web2, db), changed, first.chains, nil)
+	// web loses its endpoint on this node, old is deleted, sticky loses
+	// an endpoint, db is untouched.
+	web2 := proxytest.ServicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80, proxytest.WithEndpoints("10.42.1.3:8080@node-b"))
+	sticky2 := proxytest.ServicePort("sticky", "", v1.ProtocolTCP, "10.43.0.7", 80, proxytest.WithEndpoints("10.42.0.4:80@node-a"),
+		func(sp *netproxy.ServicePort) { sp.SessionAffinityTimeout = 60 })
+	changed := map[netproxy.ServicePortName]bool{web.Name: true, old.Name: true, sticky.Name: true}
+	second := r.render(proxytest.State(web2, db, sticky2), changed, first.applied, nil)
 	proxytest.Golden(t, "partial", second.payload, *update)
 
 	declared := chainsDeclared(second.payload)
-	removedSEP := sepChain(web.Name, web.Endpoints[1])
+	removedSEP := sepChain(sticky.Name, sticky.Endpoints[1])
 	for _, c := range []struct {
 		chain string
 		want  bool
 		why   string
 	}{
 		{svcChain(web.Name), true, "changed service chain rewritten"},
-		{sepChain(web.Name, web.Endpoints[0]), true, "changed service's endpoint rewritten"},
 		{svcChain(db.Name), false, "unchanged service chain left alone"},
-		{sepChain(db.Name, db.Endpoints[0]), false, "unchanged endpoint chain left alone"},
-		{servicesChain, true, "dispatch chain always rewritten"},
+		{sepChain(sticky.Name, sticky.Endpoints[0]), true, "changed service's endpoint chain rewritten"},
+		{servicesChain, true, "dispatch chain rewritten: a service is gone"},
+		{postroutingChain, true, "postrouting rewritten: a hairpin endpoint is gone"},
+		{nodePortsChain, false, "node ports unchanged"},
 		{removedSEP, true, "stale endpoint chain declared for deletion"},
 		{svcChain(old.Name), true, "deleted service's chain declared for deletion"},
 	} {
@@ -144,7 +157,10 @@ func TestPartialSyncWritesOnlyChangedChains(t *testing.T) {
 			t.Errorf("%s: %s declared = %v, want %v", c.why, c.chain, declared[c.chain], c.want)
 		}
 	}
-	for _, stale := range []string{removedSEP, svcChain(old.Name), sepChain(old.Name, old.Endpoints[0])} {
+	if strings.Contains(tableSection(second.payload, "filter"), ":") {
+		t.Errorf("filter chains rewritten although unchanged:\n%s", tableSection(second.payload, "filter"))
+	}
+	for _, stale := range []string{removedSEP, svcChain(old.Name)} {
 		if !bytes.Contains(second.payload, []byte("-X "+stale+"\n")) {
 			t.Errorf("stale chain %s not deleted", stale)
 		}
@@ -153,18 +169,30 @@ func TestPartialSyncWritesOnlyChangedChains(t *testing.T) {
 	if !bytes.Contains(second.payload, []byte("-j "+svcChain(db.Name))) {
 		t.Error("dispatch lost the unchanged service")
 	}
-	if got := second.chains[db.Name]; len(got) != 2 {
+	if got := second.applied.chains[db.Name]; len(got) != 1 {
 		t.Errorf("chains of unchanged db = %v, want kept from the previous sync", got)
 	}
-	if _, ok := second.chains[old.Name]; ok {
+	if _, ok := second.applied.chains[old.Name]; ok {
 		t.Error("deleted service still tracked")
+	}
+
+	// An endpoint change that leaves every shared chain as it was writes
+	// the service's own chain only.
+	db2 := proxytest.ServicePort("db", "", v1.ProtocolTCP, "10.43.0.6", 5432, proxytest.WithEndpoints("10.42.1.8:5432@node-b"))
+	third := r.render(proxytest.State(web2, db2, sticky2), map[netproxy.ServicePortName]bool{db.Name: true},
+		second.applied, nil)
+	if got, want := chainsDeclared(third.payload), map[string]bool{svcChain(db.Name): true}; !maps.Equal(got, want) {
+		t.Errorf("one endpoint changed: declared %v, want only %v", got, want)
+	}
+	if !strings.Contains(string(third.payload), "--to-destination 10.42.1.8:5432") {
+		t.Errorf("new endpoint not written:\n%s", third.payload)
 	}
 }
 
 func TestFullSyncRemovesUnknownServiceChains(t *testing.T) {
 	web := proxytest.ServicePort("web", "", v1.ProtocolTCP, "10.43.0.5", 80, proxytest.WithEndpoints("10.42.0.2:8080@node-a"))
 	existing := []string{"PREROUTING", "KITE-POSTROUTING", "KITE-SVC-AAAAAAAAAAAAAAAA", "KITE-SEP-BBBBBBBBBBBBBBBB", svcChain(web.Name), "KITE-SERVICES"}
-	out := renderer{}.render(proxytest.State(web), nil, nil, existing)
+	out := renderer{}.render(proxytest.State(web), nil, applied{}, existing)
 	want := []string{"KITE-SEP-BBBBBBBBBBBBBBBB", "KITE-SVC-AAAAAAAAAAAAAAAA"}
 	if strings.Join(out.stale, ",") != strings.Join(want, ",") {
 		t.Errorf("stale = %v, want %v (never agent/cni's KITE-POSTROUTING or live chains)", out.stale, want)

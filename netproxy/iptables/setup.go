@@ -83,7 +83,7 @@ func (b *Backend) cleanupPayload() ([]byte, error) {
 		buf.WriteString("COMMIT\n")
 	}
 	write("filter", filterChains, []string{servicesChain, externalServicesChain, forwardChain, firewallChain})
-	write("nat", natChains, []string{servicesChain, nodePortsChain, postroutingChain, markMasqChain, markDropChain})
+	write("nat", natChains, []string{servicesChain, nodePortsChain, postroutingChain})
 	return buf.Bytes(), nil
 }
 
