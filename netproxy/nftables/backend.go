@@ -31,9 +31,12 @@ type Backend struct {
 	flows  *netproxy.ConntrackFlusher
 	log    *slog.Logger
 
-	mu   sync.Mutex
-	prev *applied        // what the kernel holds; nil forces a full sync
-	last *netproxy.State // last applied state, for conntrack cleanup
+	mu sync.Mutex
+	// prev is what the kernel holds, and the renderings a full sync
+	// reuses; nil or untrusted forces a full sync.
+	prev    *applied
+	trusted bool
+	last    *netproxy.State // last applied state, for conntrack cleanup
 }
 
 var _ netproxy.Backend = (*Backend)(nil)
@@ -48,7 +51,7 @@ func New(cfg Config) (*Backend, error) {
 	log := cfg.Logger.With("component", "netproxy-nftables", "family", fam.table())
 	return &Backend{
 		cfg:    cfg,
-		render: renderer{family: fam},
+		render: renderer{family: fam, spare: new(attrs)},
 		flows:  netproxy.NewConntrackFlusher(cfg.ConntrackPath, cfg.IPv6, log),
 		log:    log,
 	}, nil
@@ -61,7 +64,7 @@ func (b *Backend) Sync(state *netproxy.State, changed map[netproxy.ServicePortNa
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	start := time.Now()
-	full := changed == nil || b.prev == nil
+	full := changed == nil || !b.trusted || b.prev.nextSlot >= slotRenumberAt
 	if full {
 		changed = nil
 	}
@@ -74,14 +77,17 @@ func (b *Backend) Sync(state *netproxy.State, changed map[netproxy.ServicePortNa
 		}
 	}
 	tx := b.render.render(state, changed, b.prev, carried)
-	if err := tx.batch.send(); err != nil {
+	err := tx.batch.send()
+	b.render.recycle(tx.batch)
+	if err != nil {
 		// The kernel applied nothing, but a failure usually means the
 		// table is not what prev says (someone changed it): rebuild it
-		// next time.
-		b.prev = nil
+		// next time. Its renderings, of the state just asked for, stay
+		// good for that.
+		b.prev, b.trusted = tx.next, false
 		return fmt.Errorf("apply %s %s: %w", b.render.family.table(), tableName, err)
 	}
-	b.prev = tx.next
+	b.prev, b.trusted = tx.next, true
 	if full && !b.cfg.IPv6 {
 		// Node ports answer on 127.0.0.1 as with the iptables backend.
 		if err := setSysctl("/proc/sys/net/ipv4/conf/all/route_localnet", "1"); err != nil {
@@ -91,7 +97,7 @@ func (b *Backend) Sync(state *netproxy.State, changed map[netproxy.ServicePortNa
 	b.flows.ForgetStale(b.last, state, changed)
 	b.last = state
 	b.log.Debug("nftables synced", "full", full, "changed", len(changed), "staleChains", len(tx.staleChains),
-		"staleSets", len(tx.staleSets), "requests", len(tx.batch.msgs), "took", time.Since(start))
+		"staleSets", len(tx.staleSets), "requests", len(tx.batch.msgs), "bytes", len(tx.batch.buf), "took", time.Since(start))
 	return nil
 }
 
@@ -100,7 +106,7 @@ func (b *Backend) Sync(state *netproxy.State, changed map[netproxy.ServicePortNa
 func (b *Backend) Cleanup() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.prev, b.last = nil, nil
+	b.prev, b.trusted, b.last = nil, false, nil
 	tx := newBatch(b.render.family)
 	tx.addTable()
 	tx.deleteTable()

@@ -16,8 +16,9 @@ import (
 // (text, in nft syntax). Both come from the same builder calls, and a root
 // test feeds the text to nft to prove the two say the same.
 type rule struct {
-	text  string
-	exprs []expr.Any
+	text    string
+	exprs   []expr.Any
+	encoded attrs // exprs as the kernel gets them, once a batch wrote the rule
 }
 
 // ruleBuilder appends matches and statements, each with its text.
@@ -84,10 +85,6 @@ func (b *ruleBuilder) addrIs(f family, field string, not bool, p netip.Prefix) *
 	return b.add(text, exprs...)
 }
 
-func (b *ruleBuilder) addrIsHost(f family, field string, a netip.Addr) *ruleBuilder {
-	return b.addrIs(f, field, false, netip.PrefixFrom(a, a.BitLen()))
-}
-
 func prefixText(p netip.Prefix) string {
 	if p.Bits() == p.Addr().BitLen() {
 		return p.Addr().String()
@@ -125,14 +122,6 @@ func l4protoIs(p v1.Protocol) []expr.Any {
 // l4proto matches "meta l4proto tcp".
 func (b *ruleBuilder) l4proto(p v1.Protocol) *ruleBuilder {
 	return b.add("meta l4proto "+protoName(p), l4protoIs(p)...)
-}
-
-// dport matches "tcp dport 80", which implies the protocol.
-func (b *ruleBuilder) dport(p v1.Protocol, port int32) *ruleBuilder {
-	exprs := append(l4protoIs(p),
-		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: portBytes(port)})
-	return b.add(protoName(p)+" dport "+strconv.Itoa(int(port)), exprs...)
 }
 
 // flagsTest matches "mask != 0" (any flag set) or "mask == 0" (none set)
@@ -265,6 +254,22 @@ func (b *ruleBuilder) dnat(f family, ep netip.AddrPort) *ruleBuilder {
 		&expr.Immediate{Register: reg1, Data: ep.Addr().AsSlice()},
 		&expr.Immediate{Register: unix.NFT_REG_2, Data: portBytes(int32(ep.Port()))},
 		&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.nfproto(), RegAddrMin: reg1, RegProtoMin: unix.NFT_REG_2})
+}
+
+// dnatSlot translates to the endpoint of a random one of n slots from
+// base on: "dnat ip to numgen random mod n offset base map @set".
+func (b *ruleBuilder) dnatSlot(f family, n int, base uint32, set string) *ruleBuilder {
+	text := "dnat " + f.table() + " to numgen random mod " + strconv.Itoa(n)
+	if base != 0 {
+		text += " offset " + strconv.FormatUint(uint64(base), 10)
+	}
+	_, _, size := f.addrOffsets()
+	port := reg32After(int(size))
+	return b.add(text+" map @"+set,
+		&expr.Numgen{Register: reg1, Modulus: uint32(n), Type: unix.NFT_NG_RANDOM, Offset: base},
+		&expr.Lookup{SourceRegister: reg1, SetName: set, IsDestRegSet: true, DestRegister: reg1},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.nfproto(), RegAddrMin: reg1, RegAddrMax: reg1,
+			RegProtoMin: port, RegProtoMax: port, Specified: true})
 }
 
 func (b *ruleBuilder) masquerade() *ruleBuilder {

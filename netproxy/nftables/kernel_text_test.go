@@ -20,12 +20,23 @@ func TestTextMatchesKernel(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := renderer{family: family{ipv6: tt.ipv6}}
 			tx := r.render(tt.state, nil, nil, nil)
-			fromText, fromNetlink := loadBoth(t, node, tx.batch, nil)
+			fromText, fromNetlink := loadBoth(t, node, tx.batch)
 			if fromText != fromNetlink {
 				t.Errorf("nft -f of the text lists\n%s\nthe netlink batch lists\n%s", fromText, fromNetlink)
 			}
 		})
 	}
+	t.Run("moved and scaled endpoints", func(t *testing.T) {
+		first, moved, scaled, changed := slotFixture()
+		r := renderer{}
+		tx1 := r.render(first, nil, nil, nil)
+		tx2 := r.render(moved, changed, tx1.next, nil)
+		tx3 := r.render(scaled, changed, tx2.next, nil)
+		fromText, fromNetlink := loadBoth(t, node, tx3.batch, tx1.batch, tx2.batch)
+		if fromText != fromNetlink {
+			t.Errorf("nft -f of the text lists\n%s\nthe netlink batch lists\n%s", fromText, fromNetlink)
+		}
+	})
 	t.Run("partial", func(t *testing.T) {
 		r := renderer{}
 		tx1 := r.render(first, nil, nil, nil)
@@ -37,9 +48,9 @@ func TestTextMatchesKernel(t *testing.T) {
 	})
 }
 
-// loadBoth applies b (after setup, when given) once as nft text and once
+// loadBoth applies b (after the setup batches) once as nft text and once
 // over netlink, and returns both listings of the table.
-func loadBoth(t *testing.T, ns *proxytest.Netns, b, setup *batch) (fromText, fromNetlink string) {
+func loadBoth(t *testing.T, ns *proxytest.Netns, b *batch, setup ...*batch) (fromText, fromNetlink string) {
 	t.Helper()
 	list := func() string { return ns.Exec("nft", "list", "table", b.fam.table(), tableName) }
 	apply := func(x *batch) {
@@ -49,13 +60,13 @@ func loadBoth(t *testing.T, ns *proxytest.Netns, b, setup *batch) (fromText, fro
 			t.Fatalf("nft -f: %v: %s", err, out)
 		}
 	}
-	if setup != nil {
-		apply(setup)
+	for _, s := range setup {
+		apply(s)
 	}
 	apply(b)
 	fromText = list()
-	if setup != nil {
-		if err := ns.Do(setup.send); err != nil {
+	for _, s := range setup {
+		if err := ns.Do(s.send); err != nil {
 			t.Fatalf("netlink setup batch: %v", err)
 		}
 	}

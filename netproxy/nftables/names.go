@@ -10,6 +10,8 @@ package nftables
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -57,12 +59,34 @@ const (
 	firewallIPsMap         = "firewall-ips"          // load-balancer IPs with source ranges
 )
 
+// Endpoint slot maps send a balancing draw to an endpoint: each service
+// port owns a block of slot numbers, one per endpoint, and its rule draws
+// "numgen random mod n offset base" and translates to the slot's address
+// and port. A moved endpoint is then one element, with no rule rewritten
+// and no kernel revalidation of the table's jumps.
+//
+// The kernel checks every element added to a map against every rule
+// using the map, so one map for 10,000 services took seconds to fill;
+// slotMapShards maps, each service port's chosen by a hash of its name,
+// keep both counts small.
+const (
+	slotMapPrefix = "endpoint-slots-"
+	slotMapShards = 256
+)
+
+// slotMap is the endpoint slot map of service port n.
+func slotMap(n netproxy.ServicePortName) string {
+	h := fnv.New32a()
+	h.Write([]byte(n.Namespace + "/" + n.Name + "/" + string(n.Protocol) + "/" + n.Port))
+	return fmt.Sprintf("%s%02x", slotMapPrefix, h.Sum32()%slotMapShards)
+}
+
 // hairpinSet holds "endpoint . endpoint" for every endpoint address: a
 // translated connection from an endpoint to itself is masqueraded.
 const hairpinSet = "hairpin-endpoints"
 
-// mapNames lists the maps and sets whose elements syncs keep in step, in
-// the order they are written.
+// mapNames lists the fixed maps and sets whose elements syncs keep in
+// step, in the order they are written; the endpoint slot maps follow.
 var mapNames = []string{serviceIPsMap, serviceNodePortsMap, noEndpointServicesMap,
 	noEndpointExternalMap, noEndpointNodePortsMap, firewallIPsMap, hairpinSet}
 

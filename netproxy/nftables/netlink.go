@@ -38,10 +38,13 @@ func (b *batch) send() error {
 		return fmt.Errorf("bind netfilter netlink socket: %w", err)
 	}
 	seq := uint32(time.Now().UnixNano())
-	payload := b.wire(seq)
+	b.number(seq)
+	begin := batchMarker(unix.NFNL_MSG_BATCH_BEGIN, seq)
+	end := batchMarker(unix.NFNL_MSG_BATCH_END, seq+1+uint32(len(b.msgs)))
 	// A batch is one datagram; the socket must take it whole.
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, len(payload)+4096); err != nil {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, len(payload)+4096); err != nil {
+	size := len(begin) + len(b.buf) + len(end)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, size+4096); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, size+4096); err != nil {
 			return fmt.Errorf("size netlink send buffer: %w", err)
 		}
 	}
@@ -49,52 +52,37 @@ func (b *batch) send() error {
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return fmt.Errorf("set netlink receive timeout: %w", err)
 	}
-	if err := unix.Sendto(fd, payload, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	// The requests go from where they were written, between the batch
+	// markers, without being copied together first.
+	if _, err := unix.SendmsgBuffers(fd, [][]byte{begin, b.buf, end}, nil, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}, 0); err != nil {
 		return fmt.Errorf("send %d nf_tables requests: %w", len(b.msgs), err)
 	}
 	return b.awaitReply(fd, seq)
 }
 
-// wire lays the batch out as netlink messages between batch begin (seq)
-// and batch end; message i has sequence number seq+1+i.
-func (b *batch) wire(seq uint32) []byte {
-	size := 2 * (unix.NLMSG_HDRLEN + 4)
-	for _, m := range b.msgs {
-		size += unix.NLMSG_HDRLEN + 4 + align4(len(m.data))
-	}
-	out := make([]byte, 0, size)
-	put := func(kind uint16, flags uint16, seq uint32, family uint8, resID uint16, data []byte) {
-		length := unix.NLMSG_HDRLEN + 4 + len(data)
-		out = binary.NativeEndian.AppendUint32(out, uint32(length))
-		out = binary.NativeEndian.AppendUint16(out, kind)
-		out = binary.NativeEndian.AppendUint16(out, flags)
-		out = binary.NativeEndian.AppendUint32(out, seq)
-		out = binary.NativeEndian.AppendUint32(out, 0)
-		out = append(out, family, unix.NFNETLINK_V0)
-		out = binary.BigEndian.AppendUint16(out, resID)
-		out = append(out, data...)
-		out = append(out, make([]byte, align4(len(data))-len(data))...)
-	}
-	put(unix.NFNL_MSG_BATCH_BEGIN, unix.NLM_F_REQUEST, seq, unix.AF_UNSPEC, unix.NFNL_SUBSYS_NFTABLES, nil)
-	fam := uint8(b.fam.nfproto())
+// number gives request i sequence number seq+1+i, and asks only the last
+// one for an acknowledgement.
+func (b *batch) number(seq uint32) {
 	for i, m := range b.msgs {
-		flags := uint16(unix.NLM_F_REQUEST)
-		switch m.kind {
-		case unix.NFT_MSG_NEWTABLE, unix.NFT_MSG_NEWCHAIN, unix.NFT_MSG_NEWSET, unix.NFT_MSG_NEWSETELEM:
-			flags |= unix.NLM_F_CREATE
-		case unix.NFT_MSG_NEWRULE:
-			flags |= unix.NLM_F_CREATE | unix.NLM_F_APPEND
-		}
+		binary.NativeEndian.PutUint32(b.buf[m.start+8:], seq+1+uint32(i))
+		flags := binary.NativeEndian.Uint16(b.buf[m.start+6:]) &^ unix.NLM_F_ACK
 		if i == len(b.msgs)-1 {
 			flags |= unix.NLM_F_ACK
 		}
-		put(unix.NFNL_SUBSYS_NFTABLES<<8|m.kind, flags, seq+1+uint32(i), fam, 0, m.data)
+		binary.NativeEndian.PutUint16(b.buf[m.start+6:], flags)
 	}
-	put(unix.NFNL_MSG_BATCH_END, unix.NLM_F_REQUEST, seq+1+uint32(len(b.msgs)), unix.AF_UNSPEC, unix.NFNL_SUBSYS_NFTABLES, nil)
-	return out
 }
 
-func align4(n int) int { return (n + 3) &^ 3 }
+// batchMarker is the message that opens or closes a batch.
+func batchMarker(kind uint16, seq uint32) []byte {
+	out := binary.NativeEndian.AppendUint32(nil, nlHeaderLen)
+	out = binary.NativeEndian.AppendUint16(out, kind)
+	out = binary.NativeEndian.AppendUint16(out, unix.NLM_F_REQUEST)
+	out = binary.NativeEndian.AppendUint32(out, seq)
+	out = binary.NativeEndian.AppendUint32(out, 0)
+	out = append(out, unix.AF_UNSPEC, unix.NFNETLINK_V0)
+	return binary.BigEndian.AppendUint16(out, unix.NFNL_SUBSYS_NFTABLES)
+}
 
 // awaitReply reads error reports until the acknowledgement of the last
 // request, or a report about the whole batch, arrives.
@@ -136,7 +124,7 @@ func (b *batch) requestError(base, seq uint32, errno unix.Errno) error {
 	if seq == base || i < 0 || i >= len(b.msgs) {
 		return fmt.Errorf("nf_tables batch: %w", errno)
 	}
-	text, _, _ := strings.Cut(b.msgs[i].text, "\n")
+	text, _, _ := strings.Cut(b.describe(i), "\n")
 	return fmt.Errorf("%s: %w", text, errno)
 }
 

@@ -10,23 +10,83 @@ import (
 )
 
 // renderer turns a State into one transaction for one IP family.
-type renderer struct{ family family }
+type renderer struct {
+	family family
+	// spare, when set, keeps the buffer of the last batch sent for the
+	// next one: a full sync writes megabytes, and fresh memory costs a
+	// page fault per page.
+	spare *attrs
+}
+
+func (r renderer) newBatch() *batch {
+	b := newBatch(r.family)
+	if r.spare != nil {
+		b.buf, *r.spare = (*r.spare)[:0], nil
+	}
+	return b
+}
+
+// recycle hands b's buffer to the next batch once b is sent.
+func (r renderer) recycle(b *batch) {
+	if r.spare != nil {
+		*r.spare = b.buf
+	}
+}
 
 // applied is what the kernel holds once a transaction succeeded; a partial
 // sync is computed against it.
 type applied struct {
-	elements map[string]map[string]element // map or set name → key text → element
+	elements map[string]map[string]element // claimed map → key text → element
 	chains   map[netproxy.ServicePortName][]string
 	sets     map[netproxy.ServicePortName][]affinity
 	// services keeps each service port's elements as rendered, so a
 	// partial sync renders only the changed ports again.
 	services map[netproxy.ServicePortName]renderedService
 	podCIDR  netip.Prefix
+	// nextSlot is the first endpoint slot no service port holds or held
+	// since the slots were last numbered from 0.
+	nextSlot uint32
+	// written is how many bytes the last full sync sent.
+	written int
+	// hairpinRefs counts the service ports that need each hairpin entry,
+	// so a port letting one go finds out at once whether another keeps it.
+	hairpinRefs map[string]int
+	// slotMaps are the endpoint slot maps the table has.
+	slotMaps map[string]bool
 }
 
+// bytesPerServiceGuess sizes the first full sync's buffer: a ClusterIP
+// service port with five endpoints takes about 1 KiB.
+const bytesPerServiceGuess = 1 << 10
+
+// slotRenumberAt is how far slots are handed out before a full sync
+// numbers them from 0 again; numgen's offset is 32 bits.
+const slotRenumberAt = 1 << 31
+
+// renderedService is a service port as last rendered: a full sync
+// renders again only the ports whose inputs changed.
 type renderedService struct {
-	sp       *netproxy.ServicePort
-	elements map[string][]element
+	sp    *netproxy.ServicePort
+	rules *serviceRules
+}
+
+// sameInputs reports whether rs rendered sp as it is now.
+func (rs renderedService) sameInputs(sp *netproxy.ServicePort) bool {
+	return rs.sp == sp || rs.sp.Equal(sp)
+}
+
+// allocator hands out slots from a.nextSlot on, reusing the block of the
+// port's previous rendering when its size fits, so an endpoint that moved
+// is one element changed.
+func (a *applied) allocator(prev renderedService) slotAllocator {
+	return func(size uint32) uint32 {
+		if prev.rules != nil && prev.rules.slots.size == size {
+			return prev.rules.slots.base
+		}
+		base := a.nextSlot
+		a.nextSlot += size
+		return base
+	}
 }
 
 // transaction is one sync's batch and the kernel state after it.
@@ -64,37 +124,88 @@ func (r renderer) render(state *netproxy.State, changed map[netproxy.ServicePort
 			break
 		}
 	}
-	if changed == nil || prev == nil || prev.podCIDR != podCIDR {
-		return r.renderFull(state, podCIDR, carried)
+	if changed == nil || prev == nil || prev.podCIDR != podCIDR || prev.nextSlot >= slotRenumberAt {
+		return r.renderFull(state, podCIDR, carried, prev)
 	}
 	return r.renderPartial(state, changed, prev, podCIDR)
 }
 
-func (r renderer) renderFull(state *netproxy.State, podCIDR netip.Prefix, carried map[string]carriedSet) transaction {
+// renderFull renders the whole table. Service ports whose inputs are
+// those cache rendered keep that rendering and their endpoint slots.
+func (r renderer) renderFull(state *netproxy.State, podCIDR netip.Prefix, carried map[string]carriedSet, cache *applied) transaction {
 	next := &applied{
-		elements: map[string]map[string]element{},
-		chains:   map[netproxy.ServicePortName][]string{},
-		sets:     map[netproxy.ServicePortName][]affinity{},
-		services: map[netproxy.ServicePortName]renderedService{},
-		podCIDR:  podCIDR,
+		elements:    map[string]map[string]element{},
+		chains:      map[netproxy.ServicePortName][]string{},
+		sets:        map[netproxy.ServicePortName][]affinity{},
+		services:    map[netproxy.ServicePortName]renderedService{},
+		podCIDR:     podCIDR,
+		hairpinRefs: map[string]int{},
 	}
+	if cache != nil && (cache.podCIDR != podCIDR || cache.nextSlot >= slotRenumberAt) {
+		cache = nil
+	}
+	if cache != nil {
+		// Slots of ports rendered again must not overlap any kept ones.
+		next.nextSlot = cache.nextSlot
+	}
+	// Each map's elements in the order of their ports' names, which is
+	// the order they are written in.
+	ordered := map[string][]*element{}
+	// Sized as last time, or for a cluster IP per port: growing them
+	// copies and wastes megabytes.
 	for _, m := range mapNames {
-		next.elements[m] = map[string]element{}
+		if claimed(m) {
+			size := len(cache.elementsIn(m))
+			if cache == nil && m == serviceIPsMap {
+				size = len(state.Services)
+			}
+			next.elements[m] = make(map[string]element, size)
+			ordered[m] = make([]*element, 0, size)
+		}
+	}
+	if cache != nil {
+		ordered[hairpinSet] = make([]*element, 0, len(cache.hairpinRefs))
+		next.hairpinRefs = make(map[string]int, len(cache.hairpinRefs))
 	}
 	var written []chain
 	var newSets []affinity
+	env := newServiceEnv(r.family, podCIDR)
 	for _, sp := range state.Sorted() {
-		rs := renderService(sp, r.family, podCIDR, true)
+		var old renderedService
+		if cache != nil {
+			old = cache.services[sp.Name]
+		}
+		rs := old.rules
+		if rs == nil || !old.sameInputs(sp) {
+			rs = renderService(sp, env, next.allocator(old))
+		}
 		if rs == nil {
 			continue
 		}
-		next.services[sp.Name] = renderedService{sp: sp, elements: rs.elements}
-		for _, m := range mapNames {
-			for _, e := range rs.elements[m] {
-				// Two service ports claiming one address and port: the
-				// first by name wins, as the first iptables rule would.
-				if _, taken := next.elements[m][e.key.text]; !taken {
-					next.elements[m][e.key.text] = e
+		next.services[sp.Name] = renderedService{sp: sp, rules: rs}
+		for m, elems := range rs.elements {
+			switch {
+			case m == hairpinSet:
+				for i, e := range elems {
+					if next.hairpinRefs[e.key.text] == 0 {
+						ordered[m] = append(ordered[m], &elems[i])
+					}
+					next.hairpinRefs[e.key.text]++
+				}
+			case !claimed(m):
+				for i := range elems {
+					ordered[m] = append(ordered[m], &elems[i])
+				}
+			default:
+				held := next.elements[m]
+				for i, e := range elems {
+					// Two service ports claiming one address and port:
+					// the first by name wins, as the first iptables rule
+					// would.
+					if _, taken := held[e.key.text]; !taken {
+						held[e.key.text] = e
+						ordered[m] = append(ordered[m], &elems[i])
+					}
 				}
 			}
 		}
@@ -102,8 +213,20 @@ func (r renderer) renderFull(state *netproxy.State, podCIDR netip.Prefix, carrie
 		written = append(written, rs.chains...)
 		newSets = append(newSets, rs.sets...)
 	}
-	out := transaction{batch: newBatch(r.family), next: next}
-	r.writeFull(out.batch, written, newSets, next.elements, carried)
+	out := transaction{batch: r.newBatch(), next: next}
+	// As much as last time, which is about what it will take; growing
+	// the buffer as it fills copies megabytes over and over.
+	expect := len(state.Services) * bytesPerServiceGuess
+	if cache != nil {
+		expect = cache.written
+	}
+	out.batch.buf = slices.Grow(out.batch.buf, expect)
+	r.writeFull(out.batch, written, newSets, ordered, carried)
+	next.written = len(out.batch.buf)
+	next.slotMaps = map[string]bool{}
+	for _, m := range slotMaps(ordered) {
+		next.slotMaps[m] = true
+	}
 	return out
 }
 
@@ -122,124 +245,18 @@ func (a *applied) record(name netproxy.ServicePortName, rs *serviceRules) {
 	}
 }
 
-// elementChange is one map or set's element updates of a partial sync.
-type elementChange struct{ remove, add []element }
-
-func (r renderer) renderPartial(state *netproxy.State, changed map[netproxy.ServicePortName]bool,
-	prev *applied, podCIDR netip.Prefix) transaction {
-	names := sortedNames(changed)
-	oldChains := map[netproxy.ServicePortName][]string{}
-	oldSets := map[netproxy.ServicePortName][]affinity{}
-	before := map[string]map[string]*element{} // touched keys → element before the change
-	for _, m := range mapNames {
-		before[m] = map[string]*element{}
+// countHairpins adds delta to the counts of rs's hairpin entries.
+func (a *applied) countHairpins(rs *serviceRules, delta int) {
+	if rs == nil {
+		return
 	}
-	touch := func(m string, key string) {
-		if _, seen := before[m][key]; seen {
-			return
-		}
-		var old *element
-		if e, ok := prev.elements[m][key]; ok {
-			old = &e
-		}
-		before[m][key] = old
-	}
-
-	var written []chain
-	var newSets []affinity
-	for _, name := range names {
-		oldChains[name], oldSets[name] = prev.chains[name], prev.sets[name]
-		for m, elems := range prev.services[name].elements {
-			for _, e := range elems {
-				touch(m, e.key.text)
-			}
-		}
-		var rs *serviceRules
-		if sp, ok := state.Services[name]; ok {
-			rs = renderService(sp, r.family, podCIDR, true)
-		}
-		prev.record(name, rs)
-		if rs == nil {
-			delete(prev.services, name)
-			continue
-		}
-		prev.services[name] = renderedService{sp: state.Services[name], elements: rs.elements}
-		for m, elems := range rs.elements {
-			for _, e := range elems {
-				touch(m, e.key.text)
-			}
-		}
-		written = append(written, rs.chains...)
-		newSets = append(newSets, rs.sets...)
-	}
-
-	changes := map[string]*elementChange{}
-	for _, m := range mapNames {
-		ch := &elementChange{}
-		for key, old := range before[m] {
-			cur, ok := prev.winner(m, key, old, changed)
-			if ok {
-				prev.elements[m][key] = cur
-			} else {
-				delete(prev.elements[m], key)
-			}
-			switch {
-			case old != nil && (!ok || old.verdict != cur.verdict):
-				ch.remove = append(ch.remove, *old)
-				if ok {
-					ch.add = append(ch.add, cur)
-				}
-			case old == nil && ok:
-				ch.add = append(ch.add, cur)
-			}
-		}
-		sortElements(ch.remove)
-		sortElements(ch.add)
-		changes[m] = ch
-	}
-	out := transaction{batch: newBatch(r.family), next: prev}
-	out.staleChains, out.staleSets = r.writePartial(out.batch, names, oldChains, oldSets, changes, written, newSets)
-	return out
-}
-
-// winner is the element the service port first by name claims for key in
-// map m after the changed ports were rendered again, if any claims it.
-// old is the element before the change.
-func (a *applied) winner(m, key string, old *element, changed map[netproxy.ServicePortName]bool) (element, bool) {
-	var best element
-	found := false
-	consider := func(e element) {
-		if !found || compareNames(e.owner, best.owner) < 0 {
-			best, found = e, true
+	for _, e := range rs.elements[hairpinSet] {
+		if n := a.hairpinRefs[e.key.text] + delta; n > 0 {
+			a.hairpinRefs[e.key.text] = n
+		} else {
+			delete(a.hairpinRefs, e.key.text)
 		}
 	}
-	if old != nil && !changed[old.owner] {
-		consider(*old) // its claim stands
-	}
-	ownerStillClaims := false
-	for name := range changed {
-		for _, e := range a.services[name].elements[m] {
-			if e.key.text == key {
-				consider(e)
-				ownerStillClaims = ownerStillClaims || (old != nil && name == old.owner)
-			}
-		}
-	}
-	if old != nil && changed[old.owner] && !ownerStillClaims {
-		// The key was released: a port that lost it to the old owner may
-		// hold it now. Rare enough to look through every port.
-		for name, rs := range a.services {
-			if changed[name] {
-				continue
-			}
-			for _, e := range rs.elements[m] {
-				if e.key.text == key {
-					consider(e)
-				}
-			}
-		}
-	}
-	return best, found
 }
 
 func compareNames(a, b netproxy.ServicePortName) int {
@@ -251,7 +268,7 @@ func compareNames(a, b netproxy.ServicePortName) int {
 // anything else done to it. Adding the table first makes the deletion
 // succeed when it does not exist yet.
 func (r renderer) writeFull(b *batch, written []chain, sets []affinity,
-	elements map[string]map[string]element, carried map[string]carriedSet) {
+	elements map[string][]*element, carried map[string]carriedSet) {
 	b.addTable()
 	b.deleteTable()
 	b.addTable()
@@ -262,7 +279,8 @@ func (r renderer) writeFull(b *batch, written []chain, sets []affinity,
 	for _, c := range fixed {
 		b.addChain(c.name)
 	}
-	for _, m := range mapNames {
+	maps := slices.Concat(mapNames, slotMaps(elements))
+	for _, m := range maps {
 		b.addSet(r.family.mapSpec(m))
 	}
 	for _, c := range written {
@@ -281,101 +299,31 @@ func (r renderer) writeFull(b *batch, written []chain, sets []affinity,
 				keep = append(keep, element{key: addrKey(e.addr), timeout: limit, expires: e.expires.Truncate(time.Second)})
 			}
 		}
-		b.elements(true, s.name, keep)
+		b.elements(true, s.name, pointers(keep))
 	}
 	for _, c := range baseChains() {
-		for _, rule := range r.baseRules(c.name) {
-			b.addRule(c.name, rule)
+		rules := r.baseRules(c.name)
+		for i := range rules {
+			b.addRule(c.name, &rules[i])
 		}
 	}
 	for _, c := range fixed {
-		for _, rule := range c.rules {
-			b.addRule(c.name, rule)
+		for i := range c.rules {
+			b.addRule(c.name, &c.rules[i])
 		}
 	}
 	for _, c := range written {
-		for _, rule := range c.rules {
-			b.addRule(c.name, rule)
+		for i := range c.rules {
+			b.addRule(c.name, &c.rules[i])
 		}
 	}
-	for _, m := range mapNames {
-		b.elements(true, m, sortedElements(elements[m]))
+	for _, m := range maps {
+		b.elements(true, m, elements[m])
 	}
-}
-
-// writePartial touches only what changed. The order matters: chains are
-// emptied before the sets and chains they reference go, and map elements
-// pointing at a chain are removed before the chain is deleted.
-func (r renderer) writePartial(b *batch, names []netproxy.ServicePortName,
-	oldChains map[netproxy.ServicePortName][]string, oldSetsByName map[netproxy.ServicePortName][]affinity,
-	changes map[string]*elementChange, written []chain, newSets []affinity) (staleChains, staleSets []string) {
-	wantedChains := map[string]bool{}
-	for _, c := range written {
-		wantedChains[c.name] = true
-	}
-	wantedSets := map[string]int32{}
-	for _, s := range newSets {
-		wantedSets[s.name] = s.timeout
-	}
-	oldSets := map[string]int32{}
-	for _, name := range names {
-		for _, c := range oldChains[name] {
-			if !wantedChains[c] {
-				staleChains = append(staleChains, c)
-			}
-		}
-		for _, s := range oldSetsByName[name] {
-			oldSets[s.name] = s.timeout
-			// A new timeout needs a new set: it cannot change in place.
-			if t, ok := wantedSets[s.name]; !ok || t != s.timeout {
-				staleSets = append(staleSets, s.name)
-			}
-		}
-	}
-
-	for _, c := range written {
-		b.addChain(c.name)
-		b.flushChain(c.name)
-	}
-	for _, c := range staleChains {
-		b.flushChain(c)
-	}
-	for _, m := range mapNames {
-		b.elements(false, m, changes[m].remove)
-	}
-	for _, s := range staleSets {
-		b.deleteSet(s)
-	}
-	for _, s := range newSets {
-		if t, existed := oldSets[s.name]; !existed || t != s.timeout {
-			b.addSet(r.affinitySpec(s))
-		}
-	}
-	for _, m := range mapNames {
-		b.elements(true, m, changes[m].add)
-	}
-	for _, c := range written {
-		for _, rule := range c.rules {
-			b.addRule(c.name, rule)
-		}
-	}
-	for _, c := range staleChains {
-		b.deleteChain(c)
-	}
-	return staleChains, staleSets
 }
 
 func (r renderer) affinitySpec(s affinity) setSpec {
 	return setSpec{name: s.name, key: r.family.addrType(), timeout: s.timeout}
-}
-
-func sortedElements(m map[string]element) []element {
-	out := make([]element, 0, len(m))
-	for _, e := range m {
-		out = append(out, e)
-	}
-	sortElements(out)
-	return out
 }
 
 func sortElements(s []element) {

@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"flag"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -151,7 +152,8 @@ func TestPartialSyncTouchesOnlyChangedServices(t *testing.T) {
 		why  string
 	}{
 		{"flush chain ip kite-proxy " + serviceChain(web.Name) + "\n", true, "changed service chain rewritten"},
-		{"add chain ip kite-proxy " + endpointChain(web.Name, web.Endpoints[0]) + "\n", true, "kept affinity endpoint chain rewritten"},
+		{endpointChain(web.Name, web.Endpoints[0]) + " update", false, "kept endpoint chain whose rules stay left alone"},
+		{"add rule ip kite-proxy " + externalChain(web.Name), false, "external chain whose rules stay left alone"},
 		{serviceChain(db.Name), false, "unchanged service left alone"},
 		{"10.42.1.7", false, "unchanged endpoint left alone"},
 		{"delete chain ip kite-proxy " + endpointChain(web.Name, removed) + "\n", true, "removed endpoint's chain deleted"},
@@ -189,6 +191,9 @@ func TestPartialSyncTouchesOnlyChangedServices(t *testing.T) {
 		if !mapsEqual(tx2.next.elements[m], want.elements[m]) {
 			t.Errorf("map %s after partial sync = %v, full render gives %v", m, tx2.next.elements[m], want.elements[m])
 		}
+	}
+	if !maps.Equal(tx2.next.hairpinRefs, want.hairpinRefs) {
+		t.Errorf("hairpin entries after partial sync = %v, full render gives %v", tx2.next.hairpinRefs, want.hairpinRefs)
 	}
 	for name, chains := range want.chains {
 		if !slices.Equal(tx2.next.chains[name], chains) {

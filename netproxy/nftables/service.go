@@ -2,6 +2,7 @@ package nftables
 
 import (
 	"net/netip"
+	"slices"
 
 	"kite/netproxy"
 )
@@ -22,11 +23,15 @@ type affinity struct {
 // in step at every sync) and chains and sets of its own (rewritten only
 // when the service port changed).
 type serviceRules struct {
-	owner    netproxy.ServicePortName
-	elements map[string][]element // by map name
+	owner    *netproxy.ServicePortName // the port's own Name, which never changes
+	elements map[string][]element      // by map name
 	chains   []chain
 	sets     []affinity
+	slots    slotBlock // its endpoint slots, when it balances by slot
 }
+
+// slotBlock is a service port's endpoint slots: base up to base+size.
+type slotBlock struct{ base, size uint32 }
 
 func (r *serviceRules) add(mapName string, key setKey, verdict string) {
 	r.elements[mapName] = append(r.elements[mapName], element{key: key, verdict: verdict, owner: r.owner})
@@ -34,19 +39,67 @@ func (r *serviceRules) add(mapName string, key setKey, verdict string) {
 
 func gotoChain(name string) string { return "goto " + name }
 
-// renderService computes the elements and, when withChains, the chains of
-// one service port in family f. It returns nil when the port has no
-// cluster IP in f. What to build comes from netproxy.Plan, as in the
-// iptables backend.
-func renderService(sp *netproxy.ServicePort, f family, podCIDR netip.Prefix, withChains bool) *serviceRules {
+// chainNames names a port's chains when first needed: hashing the names
+// is a good part of rendering a port, and most ports have one chain.
+type chainNames struct {
+	port  netproxy.ServicePortName
+	names [netproxy.FirewallChain + 1]string
+}
+
+func (c *chainNames) of(kind netproxy.Chain) string {
+	if c.names[kind] == "" {
+		switch kind {
+		case netproxy.ServiceChain:
+			c.names[kind] = serviceChain(c.port)
+		case netproxy.LocalChain:
+			c.names[kind] = localChain(c.port)
+		case netproxy.ExternalChain:
+			c.names[kind] = externalChain(c.port)
+		case netproxy.FirewallChain:
+			c.names[kind] = firewallChain(c.port)
+		}
+	}
+	return c.names[kind]
+}
+
+// slotAllocator hands out the first of size consecutive endpoint slots.
+type slotAllocator func(size uint32) uint32
+
+// serviceEnv is what rendering any service port of one sync needs.
+type serviceEnv struct {
+	family  family
+	podCIDR netip.Prefix
+	// masq is the first rule of every service chain, encoded once for all.
+	masq rule
+}
+
+func newServiceEnv(f family, podCIDR netip.Prefix) *serviceEnv {
+	env := &serviceEnv{family: f, podCIDR: podCIDR}
+	if podCIDR.IsValid() {
+		// Replies from an endpoint must come back through this node when
+		// the client is not a pod. Only traffic to a cluster IP comes to
+		// a service chain unmarked from elsewhere: the external chain
+		// marks what it sends on itself.
+		env.masq = newRule().addrIs(f, "saddr", true, podCIDR).verdict("jump " + markMasqChain).rule()
+		// An encoding error shows again where a batch writes the rule.
+		_ = env.masq.encode(f)
+	}
+	return env
+}
+
+// renderService computes the elements and chains of one service port in
+// family f. It returns nil when the port has no cluster IP in f. What to
+// build comes from netproxy.Plan, as in the iptables backend. alloc is
+// asked once for the endpoint slots the port balances over, if any.
+func renderService(sp *netproxy.ServicePort, env *serviceEnv, alloc slotAllocator) *serviceRules {
+	f := env.family
 	plan := sp.PlanFor(f.ipv6)
 	if plan == nil {
 		return nil
 	}
-	name := sp.Name
-	svc, svl, ext, fw := serviceChain(name), localChain(name), externalChain(name), firewallChain(name)
-	chainNames := [...]string{netproxy.ServiceChain: svc, netproxy.LocalChain: svl, netproxy.ExternalChain: ext, netproxy.FirewallChain: fw}
-	internalTarget, externalTarget := chainNames[plan.InternalTarget], chainNames[plan.ExternalTarget]
+	names := &chainNames{port: sp.Name}
+	svc, svl, ext, fw := netproxy.ServiceChain, netproxy.LocalChain, netproxy.ExternalChain, netproxy.FirewallChain
+	internalTarget, externalTarget := plan.InternalTarget, plan.ExternalTarget
 
 	// With no endpoint at all the client learns at once; with endpoints
 	// elsewhere only, a Local policy drops like upstream does.
@@ -56,17 +109,17 @@ func renderService(sp *netproxy.ServicePort, f family, podCIDR netip.Prefix, wit
 	}
 	ipKey := func(ip netip.Addr) setKey { return servicePortKey(ip, sp.Protocol, sp.Port) }
 
-	out := &serviceRules{owner: sp.Name, elements: map[string][]element{}}
+	out := &serviceRules{owner: &sp.Name, elements: map[string][]element{}}
 	for _, ip := range plan.ClusterIPs {
 		if len(plan.InternalEndpoints) > 0 {
-			out.add(serviceIPsMap, ipKey(ip), gotoChain(internalTarget))
+			out.add(serviceIPsMap, ipKey(ip), gotoChain(names.of(internalTarget)))
 		} else {
 			out.add(noEndpointServicesMap, ipKey(ip), unreachable)
 		}
 	}
 	for _, ip := range plan.ExternalIPs {
 		if plan.UseExternalChain {
-			out.add(serviceIPsMap, ipKey(ip), gotoChain(ext))
+			out.add(serviceIPsMap, ipKey(ip), gotoChain(names.of(ext)))
 		}
 		if len(plan.ExternalEndpoints) == 0 {
 			out.add(noEndpointExternalMap, ipKey(ip), unreachable)
@@ -74,10 +127,10 @@ func renderService(sp *netproxy.ServicePort, f family, podCIDR netip.Prefix, wit
 	}
 	for _, ip := range plan.LoadBalancerIPs {
 		if plan.UseExternalChain {
-			out.add(serviceIPsMap, ipKey(ip), gotoChain(ext))
+			out.add(serviceIPsMap, ipKey(ip), gotoChain(names.of(ext)))
 		}
 		if plan.UseFirewallChain {
-			out.add(firewallIPsMap, ipKey(ip), gotoChain(fw))
+			out.add(firewallIPsMap, ipKey(ip), gotoChain(names.of(fw)))
 		}
 		if len(plan.ExternalEndpoints) == 0 {
 			out.add(noEndpointExternalMap, ipKey(ip), unreachable)
@@ -86,57 +139,62 @@ func renderService(sp *netproxy.ServicePort, f family, podCIDR netip.Prefix, wit
 	if sp.NodePort != 0 {
 		key := protoPortKey(sp.Protocol, sp.NodePort)
 		if plan.UseExternalChain {
-			out.add(serviceNodePortsMap, key, gotoChain(ext))
+			out.add(serviceNodePortsMap, key, gotoChain(names.of(ext)))
 		}
 		if len(plan.ExternalEndpoints) == 0 {
 			out.add(noEndpointNodePortsMap, key, unreachable)
 		}
 	}
-	seen := map[netip.Addr]bool{}
 	used := plan.TranslatedEndpoints()
-	for _, e := range used {
-		if !seen[e.IP] {
-			seen[e.IP] = true
+	out.elements[hairpinSet] = make([]element, 0, len(used))
+	for i, e := range used {
+		// Endpoints come sorted by address, but the local ones follow the
+		// cluster ones again.
+		if !slices.ContainsFunc(used[:i], func(o netproxy.Endpoint) bool { return o.IP == e.IP }) {
 			out.add(hairpinSet, hairpinKey(e.IP), "")
 		}
 	}
-	if !withChains {
-		return out
-	}
 
+	var clusterSlots, localSlots uint32
+	if plan.UseServiceChain && slotted(sp, plan.ClusterEndpoints) {
+		clusterSlots = uint32(len(plan.ClusterEndpoints))
+	}
+	if plan.UseLocalChain && slotted(sp, plan.LocalEndpoints) {
+		localSlots = uint32(len(plan.LocalEndpoints))
+	}
+	var base uint32
+	if clusterSlots+localSlots > 0 {
+		base = alloc(clusterSlots + localSlots)
+		out.slots = slotBlock{base: base, size: clusterSlots + localSlots}
+	}
 	if plan.UseServiceChain {
-		c := chain{name: svc}
-		if podCIDR.IsValid() {
-			// Replies from an endpoint must come back through this node
-			// when the client is not a pod.
-			for _, ip := range plan.ClusterIPs {
-				c.rules = append(c.rules, newRule().addrIsHost(f, "daddr", ip).dport(sp.Protocol, sp.Port).
-					addrIs(f, "saddr", true, podCIDR).verdict("jump "+markMasqChain).rule())
-			}
+		c := chain{name: names.of(svc)}
+		if env.podCIDR.IsValid() {
+			c.rules = append(c.rules, env.masq)
 		}
-		c.rules = append(c.rules, balance(f, sp, plan.ClusterEndpoints)...)
+		c.rules = append(c.rules, out.balance(f, sp, plan.ClusterEndpoints, base)...)
 		out.chains = append(out.chains, c)
 	}
 	if plan.UseLocalChain {
-		out.chains = append(out.chains, chain{name: svl, rules: balance(f, sp, plan.LocalEndpoints)})
+		out.chains = append(out.chains, chain{name: names.of(svl), rules: out.balance(f, sp, plan.LocalEndpoints, base+clusterSlots)})
 	}
 	if plan.UseExternalChain {
-		c := chain{name: ext}
+		c := chain{name: names.of(ext)}
 		if sp.ExternalPolicyLocal {
 			// Local keeps the client's address, so no masquerading; pods
 			// and the node itself still reach any endpoint.
-			if podCIDR.IsValid() {
-				c.rules = append(c.rules, newRule().addrIs(f, "saddr", false, podCIDR).verdict("goto "+svc).rule())
+			if env.podCIDR.IsValid() {
+				c.rules = append(c.rules, newRule().addrIs(f, "saddr", false, env.podCIDR).verdict("goto "+names.of(svc)).rule())
 			}
 			c.rules = append(c.rules,
 				newRule().fibLocal("saddr").verdict("jump "+markMasqChain).rule(),
-				newRule().fibLocal("saddr").verdict("goto "+svc).rule())
+				newRule().fibLocal("saddr").verdict("goto "+names.of(svc)).rule())
 			if len(plan.LocalEndpoints) > 0 {
-				c.rules = append(c.rules, newRule().verdict(gotoChain(externalTarget)).rule())
+				c.rules = append(c.rules, newRule().verdict(gotoChain(names.of(externalTarget))).rule())
 			}
 		} else {
 			c.rules = append(c.rules, newRule().verdict("jump "+markMasqChain).rule(),
-				newRule().verdict(gotoChain(externalTarget)).rule())
+				newRule().verdict(gotoChain(names.of(externalTarget))).rule())
 		}
 		out.chains = append(out.chains, c)
 	}
@@ -149,7 +207,7 @@ func renderService(sp *netproxy.ServicePort, f family, podCIDR netip.Prefix, wit
 				rules = append(rules, newRule().addrIs(f, "saddr", false, r.Masked()).verdict("return").rule())
 			}
 		}
-		out.chains = append(out.chains, chain{name: fw, rules: append(rules, newRule().verdict("drop").rule())})
+		out.chains = append(out.chains, chain{name: names.of(fw), rules: append(rules, newRule().verdict("drop").rule())})
 	}
 
 	if sp.SessionAffinityTimeout > 0 {
@@ -189,16 +247,30 @@ func affinitySets(sp *netproxy.ServicePort, used []netproxy.Endpoint) []affinity
 	return out
 }
 
-// balance spreads new connections evenly over eps: the i-th of n endpoints
-// takes 1/(n-i) of what the earlier ones left, translating at once. With
-// ClientIP affinity, a client seen recently goes back to its endpoint
-// first, and the draw picks an endpoint chain that records the client.
-//
-// One rule with an anonymous map ("dnat to numgen random mod n map {...}")
-// would be shorter, but every anonymous set costs the kernel a search
-// through all sets of the table: 10,000 services took 16 s to load that
-// way and 3 s with a rule per endpoint, measured here.
-func balance(f family, sp *netproxy.ServicePort, eps []netproxy.Endpoint) []rule {
+// slotted reports whether balancing over eps draws an endpoint slot: with
+// two endpoints or more and no affinity, which needs a chain per endpoint.
+func slotted(sp *netproxy.ServicePort, eps []netproxy.Endpoint) bool {
+	return sp.SessionAffinityTimeout == 0 && len(eps) > 1
+}
+
+// balance spreads new connections evenly over eps. Without affinity, one
+// rule draws one of the endpoints' slots from base on in a shared slot map
+// (a map of its own per service would cost the kernel a search through all
+// sets of the table for each: 16 s for 10,000 services, measured here).
+// With ClientIP affinity, a client seen
+// recently goes back to its endpoint first; otherwise the i-th of n
+// endpoint chains takes 1/(n-i) of what the earlier ones left, and
+// records the client.
+func (r *serviceRules) balance(f family, sp *netproxy.ServicePort, eps []netproxy.Endpoint, base uint32) []rule {
+	if slotted(sp, eps) {
+		m := slotMap(sp.Name)
+		r.elements[m] = slices.Grow(r.elements[m], len(eps))
+		for i, e := range eps {
+			r.elements[m] = append(r.elements[m], element{key: slotKey(base + uint32(i)),
+				value: endpointValue(netip.AddrPortFrom(e.IP, uint16(e.Port))), owner: r.owner})
+		}
+		return []rule{newRule().l4proto(sp.Protocol).dnatSlot(f, len(eps), base, m).rule()}
+	}
 	var rules []rule
 	affinity := sp.SessionAffinityTimeout > 0
 	if affinity {
