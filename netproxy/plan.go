@@ -1,6 +1,9 @@
 package netproxy
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+)
 
 // Chain names one of the per-service-port chains a data path may build.
 // Backends map each to a chain name of their own.
@@ -83,15 +86,26 @@ func (sp *ServicePort) PlanFor(ipv6 bool) *Plan {
 
 	// Endpoint choice happens among this family's endpoints only: a ready
 	// endpoint in the other family must not hide a terminating one here.
-	fam := *sp
-	fam.Endpoints = nil
-	for _, e := range sp.Endpoints {
-		if inFamily(e.IP) {
-			fam.Endpoints = append(fam.Endpoints, e)
+	// Single-family ports, the usual case, need no copy.
+	fam := sp
+	if slices.ContainsFunc(sp.Endpoints, func(e Endpoint) bool { return !inFamily(e.IP) }) {
+		c := *sp
+		c.Endpoints = nil
+		for _, e := range sp.Endpoints {
+			if inFamily(e.IP) {
+				c.Endpoints = append(c.Endpoints, e)
+			}
 		}
+		fam = &c
 	}
 	p.ClusterEndpoints, p.LocalEndpoints = fam.ClusterEndpoints(), fam.LocalEndpoints()
-	p.InternalEndpoints, p.ExternalEndpoints = fam.InternalEndpoints(), fam.ExternalEndpoints()
+	p.InternalEndpoints, p.ExternalEndpoints = p.ClusterEndpoints, p.ClusterEndpoints
+	if sp.InternalPolicyLocal {
+		p.InternalEndpoints = p.LocalEndpoints
+	}
+	if sp.ExternalPolicyLocal {
+		p.ExternalEndpoints = p.LocalEndpoints
+	}
 
 	p.InternalTarget, p.ExternalTarget = ServiceChain, ServiceChain
 	if sp.InternalPolicyLocal {

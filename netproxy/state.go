@@ -100,6 +100,12 @@ func (sp *ServicePort) ExternalEndpoints() []Endpoint {
 }
 
 func usable(all []Endpoint, keep func(Endpoint) bool) []Endpoint {
+	// Usually every endpoint is kept and ready: the answer is all of them,
+	// shared rather than copied (a ServicePort's endpoints never change
+	// once handed out, so neither may this).
+	if !slices.ContainsFunc(all, func(e Endpoint) bool { return !keep(e) || !e.Ready }) {
+		return slices.Clip(all)
+	}
 	var ready, fallback []Endpoint
 	for _, e := range all {
 		switch {
