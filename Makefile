@@ -44,8 +44,9 @@ STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)
 # checks in tests, openssl for TLS checks in tests, busybox-static for the
 # images tests build (test/images).
 DEB_PACKAGES := ca-certificates iptables nftables conntrack runc containernetworking-plugins dnsutils openssl busybox-static
-# dnsperf drives the cluster DNS benchmark.
-BENCH_PACKAGES := dnsperf
+# dnsperf drives the cluster DNS benchmark; wrk and nginx the ingress one (the
+# bench starts its own nginx in its namespace, never the system service).
+BENCH_PACKAGES := dnsperf wrk nginx
 
 TEST_TIMEOUT ?= 25m
 
@@ -104,7 +105,10 @@ deps bench-deps:
 		if [ -n "$$missing" ]; then \
 			echo "deps: installing$$missing"; \
 			apt-get update -qq && \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing && \
+			case " $$missing " in *" nginx "*) \
+				echo "deps: stopping the nginx service the package started (the ingress benchmark runs its own; kite's ingress needs :80)"; \
+				systemctl disable --now nginx 2>/dev/null || true;; esac; \
 		fi; \
 	fi
 

@@ -78,6 +78,7 @@ func (b *builder) build() *routeTable {
 	builds := make([]*ingressBuild, 0, len(served))
 	for _, ing := range served {
 		ib := &ingressBuild{ing: ing, key: types.NamespacedName{Namespace: ing.Namespace, Name: ing.Name}}
+		t.served[ib.key] = true
 		b.addIngress(t, ib, backends)
 		builds = append(builds, ib)
 	}

@@ -213,7 +213,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 
 // newTestProxy makes a Proxy over a fake clientset holding objs, listening
 // on loopback only.
-func newTestProxy(t *testing.T, log *slog.Logger, objs ...runtime.Object) (*Proxy, *fake.Clientset, *record.FakeRecorder) {
+func newTestProxy(t testing.TB, log *slog.Logger, objs ...runtime.Object) (*Proxy, *fake.Clientset, *record.FakeRecorder) {
 	t.Helper()
 	client := fake.NewClientset(objs...)
 	recorder := record.NewFakeRecorder(100)
@@ -225,7 +225,7 @@ func newTestProxy(t *testing.T, log *slog.Logger, objs ...runtime.Object) (*Prox
 }
 
 // startController syncs the informers and builds the table once, without listening.
-func startController(t *testing.T, objs ...runtime.Object) (*Proxy, *fake.Clientset, *record.FakeRecorder) {
+func startController(t testing.TB, objs ...runtime.Object) (*Proxy, *fake.Clientset, *record.FakeRecorder) {
 	t.Helper()
 	p, client, recorder := newTestProxy(t, discardLogger(), objs...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

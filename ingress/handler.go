@@ -15,8 +15,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// statusClientClosed is logged when the client went away first (nginx's 499).
-const statusClientClosed = 499
+const (
+	// statusClientClosed is logged when the client went away first (nginx's 499).
+	statusClientClosed = 499
+	// flushInterval bounds how long response bytes may wait in the
+	// server's buffer. Flushing after every write instead cost a write
+	// system call for the headers and one for the body of every response.
+	flushInterval = 100 * time.Millisecond
+)
 
 // newReverseProxy builds the one ReverseProxy all requests share; the
 // backend comes with each request's context.
@@ -24,8 +30,12 @@ func newReverseProxy(transport http.RoundTripper, log *slog.Logger) *httputil.Re
 	return &httputil.ReverseProxy{
 		Rewrite:   rewriteForUpstream,
 		Transport: transport,
-		// Responses stream as they arrive (server-sent events, long polls).
-		FlushInterval: -1,
+		// Responses without a length and server-sent events are flushed
+		// as they arrive anyway (ReverseProxy does that by itself); others
+		// are flushed at least this often, so a slow body still streams
+		// while a fast one goes out in one write with its headers.
+		FlushInterval: flushInterval,
+		BufferPool:    copyBuffers,
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			switch {
@@ -99,9 +109,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			upstream = *u
 		}
 	}
-	p.log.Info("request",
-		"ingress", ingressName, "host", host, "method", r.Method, "path", r.URL.Path,
-		"status", status, "duration", elapsed, "upstream", upstream, "client", r.RemoteAddr)
+	// Typed attributes: the access log is written for every request, and
+	// key-value pairs would box each value first.
+	p.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("ingress", ingressName), slog.String("host", host), slog.String("method", r.Method),
+		slog.String("path", r.URL.Path), slog.Int("status", status), slog.Duration("duration", elapsed),
+		slog.String("upstream", upstream), slog.String("client", r.RemoteAddr))
 }
 
 // httpsURL is where an ssl-redirect sends a request for host.

@@ -20,6 +20,10 @@ var latencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 type metrics struct {
 	mu     sync.Mutex
 	series map[types.NamespacedName]*ingressSeries
+	// served is the Ingresses the current table serves (nil until the
+	// first table): series of others are dropped and not started again by
+	// requests still in flight from an older table.
+	served map[types.NamespacedName]bool
 }
 
 type ingressSeries struct {
@@ -40,6 +44,9 @@ func (m *metrics) observe(ing types.NamespacedName, status int, d time.Duration)
 	defer m.mu.Unlock()
 	s := m.series[ing]
 	if s == nil {
+		if ing.Name != "" && m.served != nil && !m.served[ing] {
+			return
+		}
 		s = &ingressSeries{buckets: make([]uint64, len(latencyBuckets))}
 		m.series[ing] = s
 	}
@@ -55,6 +62,19 @@ func (m *metrics) observe(ing types.NamespacedName, status int, d time.Duration)
 	}
 	s.count++
 	s.sum += secs
+}
+
+// retain keeps the series of the served Ingresses (and of unmatched
+// requests) and drops the rest, so deleted Ingresses leave /metrics.
+func (m *metrics) retain(served map[types.NamespacedName]bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.served = served
+	for k := range m.series {
+		if k.Name != "" && !served[k] {
+			delete(m.series, k)
+		}
+	}
 }
 
 // ServeHTTP writes the Prometheus text exposition format.

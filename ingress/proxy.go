@@ -90,9 +90,12 @@ func (p *Proxy) changed() {
 }
 
 // rebuild builds a fresh table and swaps it in. Requests already routed
-// keep the table they looked up.
+// keep the table they looked up. The metrics then forget the Ingresses the
+// table no longer serves.
 func (p *Proxy) rebuild() {
-	p.table.Store(p.builder.build())
+	t := p.builder.build()
+	p.table.Store(t)
+	p.metrics.retain(t.served)
 }
 
 func (p *Proxy) rebuildLoop(ctx context.Context) {

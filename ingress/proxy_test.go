@@ -40,7 +40,7 @@ func startEcho(t *testing.T, name string) (*httptest.Server, int32) {
 	return srv, portOf(t, srv.Listener.Addr())
 }
 
-func portOf(t *testing.T, a net.Addr) int32 {
+func portOf(t testing.TB, a net.Addr) int32 {
 	t.Helper()
 	_, port, err := net.SplitHostPort(a.String())
 	if err != nil {
@@ -66,7 +66,7 @@ func deadPort(t *testing.T) int32 {
 }
 
 // runProxy starts Run on loopback and returns the proxy once it serves.
-func runProxy(t *testing.T, log *slog.Logger, objs ...runtime.Object) *Proxy {
+func runProxy(t testing.TB, log *slog.Logger, objs ...runtime.Object) *Proxy {
 	t.Helper()
 	if log == nil {
 		log = discardLogger()
@@ -423,6 +423,61 @@ func TestProxyStreamsWithoutBuffering(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("first chunk not delivered while the upstream response is still open")
+	}
+	close(release)
+}
+
+// A response with a Content-Length is buffered only briefly: a body that
+// trickles (a long poll, a slow download) still reaches the client while
+// the upstream is sending it.
+func TestProxyFlushesSlowResponsesOfKnownLength(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len("first\nsecond\n")))
+		_, _ = io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		_, _ = io.WriteString(w, "second\n")
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	port := portOf(t, slow.Listener.Addr())
+	p := runProxy(t, nil,
+		newService("default", "slow", "http", 80, int(port)),
+		newSlice("default", "slow", "slow-1", "http", port, epReady, "127.0.0.1"),
+		newIngress("default", "slow", 0, className("kite"), rule("slow.example.com", "/", prefix, "slow", 80)),
+	)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+p.httpLn.Addr().String()+"/download", nil)
+	req.Host = "slow.example.com"
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength != int64(len("first\nsecond\n")) {
+		t.Errorf("Content-Length %d, want the upstream's", resp.ContentLength)
+	}
+	line := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(resp.Body).ReadString('\n')
+		line <- l
+	}()
+	select {
+	case l := <-line:
+		if l != "first\n" {
+			t.Errorf("first line %q", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("first part not delivered while the upstream response is still open")
 	}
 	close(release)
 }

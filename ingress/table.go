@@ -96,6 +96,9 @@ type routeTable struct {
 	// defaultRoute is the defaultBackend of the oldest Ingress that has one.
 	defaultRoute *route
 	certs        *certTable
+	// served names every Ingress of the table, routed or not, so metrics
+	// can drop the series of the others.
+	served map[types.NamespacedName]bool
 }
 
 func newRouteTable() *routeTable {
@@ -103,6 +106,7 @@ func newRouteTable() *routeTable {
 		exactHosts:    map[string]routeList{},
 		wildcardHosts: map[string]routeList{},
 		certs:         newCertTable(),
+		served:        map[types.NamespacedName]bool{},
 	}
 }
 

@@ -50,6 +50,10 @@ func newEndpointTransport() *endpointTransport {
 		// Upstreams are spoken to in HTTP/1.1: that is what Pods serve on
 		// plain ports, and it carries Upgrade for websockets.
 		ForceAttemptHTTP2: false,
+		// Bodies pass through as the backend encoded them: otherwise the
+		// transport asks for gzip on its own and unpacks the answer, work
+		// the client did not ask for.
+		DisableCompression: true,
 	}}
 }
 
@@ -68,8 +72,7 @@ func (t *endpointTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	}
 	var lastErr error
 	for _, endpoint := range candidates {
-		out := req.Clone(req.Context())
-		out.URL.Host = endpoint
+		out := toEndpoint(req, endpoint)
 		if body != nil {
 			out.Body = body
 		}
@@ -84,6 +87,19 @@ func (t *endpointTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 	}
 	return nil, lastErr
+}
+
+// toEndpoint is req addressed to endpoint. The request is the one
+// ReverseProxy made for this attempt alone, so a shallow copy with its own
+// URL suffices: the header map is shared, which the transport only reads.
+// (A deep Clone per request copied every header for nothing.)
+func toEndpoint(req *http.Request, endpoint string) *http.Request {
+	out := new(http.Request)
+	*out = *req
+	u := *req.URL
+	u.Host = endpoint
+	out.URL = &u
+	return out
 }
 
 // isConnectError reports whether err happened while connecting, before any

@@ -34,8 +34,9 @@ import (
 func main() {
 	bin := flag.String("kite", os.Getenv("KITE_BIN"), "kite binary")
 	idle := flag.Duration("idle", 30*time.Second, "idle time before reading RSS")
-	only := flag.String("only", "", `run one group of figures: "api" (server foundation), "control-plane" (scheduler, deployment, at rest), "node" (agent: node Ready, pod start, memory), "dns" (cluster DNS with dnsperf) or "proxy" (service proxy syncs at 10,000 Services)`)
+	only := flag.String("only", "", `run one group of figures: "api" (server foundation), "control-plane" (scheduler, deployment, at rest), "node" (agent: node Ready, pod start, memory), "dns" (cluster DNS with dnsperf), "proxy" (service proxy syncs at 10,000 Services) or "ingress" (built-in ingress against nginx with wrk)`)
 	proxyServices := flag.Int("proxy-services", 10000, "Services (5 endpoints each) in the service proxy benchmark")
+	proxyModes := flag.String("proxy-modes", "iptables,nftables", "comma-separated --proxy-mode data paths the service proxy benchmark measures")
 	flag.Parse()
 	if *bin == "" {
 		fail(fmt.Errorf("set KITE_BIN or -kite"))
@@ -60,8 +61,14 @@ func main() {
 		}
 	}
 	if *only == "" || *only == "proxy" {
-		benchProxy(*proxyServices)
+		benchProxy(*proxyServices, strings.Split(*proxyModes, ","))
 		if *only == "proxy" {
+			return
+		}
+	}
+	if *only == "" || *only == "ingress" {
+		benchIngress(ctx, *bin)
+		if *only == "ingress" {
 			return
 		}
 	}

@@ -27,7 +27,7 @@ const proxyBenchNetns = "kite-bench-proxy"
 // later full sync (the periodic resync), one endpoint changed (a partial
 // sync), and removing everything, each measured until the kernel has it.
 // The backends run in a network namespace of their own.
-func benchProxy(services int) {
+func benchProxy(services int, modes []string) {
 	const endpoints = 5
 	_ = exec.Command("ip", "netns", "del", proxyBenchNetns).Run()
 	if out, err := exec.Command("ip", "netns", "add", proxyBenchNetns).CombinedOutput(); err != nil {
@@ -39,14 +39,17 @@ func benchProxy(services int) {
 	changedState := proxyBenchState(services, endpoints, 1)
 	one := map[netproxy.ServicePortName]bool{proxyBenchName(0): true}
 	log := slog.New(slog.DiscardHandler)
-	for _, mode := range []string{"iptables", "nftables"} {
+	for _, mode := range modes {
 		err := inNetns(proxyBenchNetns, func() error {
 			var backend netproxy.Backend
 			var err error
-			if mode == "iptables" {
+			switch mode {
+			case "iptables":
 				backend, err = iptables.New(iptables.Config{Logger: log})
-			} else {
+			case "nftables":
 				backend, err = nftables.New(nftables.Config{Logger: log})
+			default:
+				err = fmt.Errorf("unknown proxy mode %q", mode)
 			}
 			if err != nil {
 				return err
