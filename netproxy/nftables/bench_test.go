@@ -1,14 +1,11 @@
 package nftables
 
 import (
-	"fmt"
-	"net/netip"
 	"testing"
-
-	v1 "k8s.io/api/core/v1"
 
 	"kite/netproxy"
 	"kite/netproxy/internal/proxytest"
+	"kite/test/proxyscale"
 )
 
 // benchServices is the size issue 5 sets its goals at: 10,000 Services
@@ -18,35 +15,10 @@ const (
 	benchEndpoints = 5
 )
 
-// benchState is benchServices ClusterIP service ports spread over 10
-// nodes; shift moves the first port's first endpoint elsewhere, which is
-// a one-endpoint change.
+// benchState is the benchmark's state; shift 1 is shift 0 after a
+// one-endpoint change.
 func benchState(shift int) *netproxy.State {
-	st := proxytest.State()
-	for i := range benchServices {
-		sp := &netproxy.ServicePort{
-			Name:       netproxy.ServicePortName{Namespace: "bench", Name: fmt.Sprintf("svc-%d", i), Port: "http", Protocol: v1.ProtocolTCP},
-			Protocol:   v1.ProtocolTCP,
-			Port:       80,
-			ClusterIPs: []netip.Addr{netip.AddrFrom4([4]byte{10, 43, byte(1 + i/250), byte(i % 250)})},
-		}
-		for j := range benchEndpoints {
-			n := i*benchEndpoints + j
-			if i == 0 && j == 0 {
-				n += shift * 60000
-			}
-			node := n % 10
-			sp.Endpoints = append(sp.Endpoints, netproxy.Endpoint{
-				IP:       netip.AddrFrom4([4]byte{10, 42, byte(node*25 + (n/250)%25), byte(1 + n%250)}),
-				Port:     8080,
-				NodeName: fmt.Sprintf("node-%d", node),
-				Local:    node == 0,
-				Ready:    true, Serving: true,
-			})
-		}
-		st.Services[sp.Name] = sp
-	}
-	return st
+	return proxyscale.State(benchServices, benchEndpoints, shift)
 }
 
 // benchBackend is a backend that has synced benchState(0) once inside a
@@ -104,7 +76,7 @@ func BenchmarkFirstFullSync(b *testing.B) {
 func BenchmarkPartialSync(b *testing.B) {
 	ns, be := benchBackend(b)
 	states := []*netproxy.State{benchState(1), benchState(0)}
-	changed := map[netproxy.ServicePortName]bool{{Namespace: "bench", Name: "svc-0", Port: "http", Protocol: v1.ProtocolTCP}: true}
+	changed := map[netproxy.ServicePortName]bool{proxyscale.Name(0): true}
 	b.ResetTimer()
 	for i := range b.N {
 		if err := ns.Do(func() error { return be.Sync(states[i%2], changed) }); err != nil {

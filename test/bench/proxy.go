@@ -3,18 +3,17 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os/exec"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/vishvananda/netns"
-	v1 "k8s.io/api/core/v1"
 
 	"kite/netproxy"
 	"kite/netproxy/iptables"
 	"kite/netproxy/nftables"
+	"kite/test/proxyscale"
 )
 
 // proxyBenchNetns is where the proxy benchmark writes its rules, never the
@@ -35,9 +34,9 @@ func benchProxy(services int, modes []string) {
 	}
 	defer func() { _ = exec.Command("ip", "netns", "del", proxyBenchNetns).Run() }()
 
-	state := proxyBenchState(services, endpoints, 0)
-	changedState := proxyBenchState(services, endpoints, 1)
-	one := map[netproxy.ServicePortName]bool{proxyBenchName(0): true}
+	state := proxyscale.State(services, endpoints, 0)
+	changedState := proxyscale.State(services, endpoints, 1)
+	one := map[netproxy.ServicePortName]bool{proxyscale.Name(0): true}
 	log := slog.New(slog.DiscardHandler)
 	for _, mode := range modes {
 		err := inNetns(proxyBenchNetns, func() error {
@@ -84,47 +83,6 @@ func benchProxy(services int, modes []string) {
 			fmt.Printf("proxy %-8s %d×5: %v\n", mode, services, err)
 		}
 	}
-}
-
-// proxyBenchName names the i-th benchmark service port.
-func proxyBenchName(i int) netproxy.ServicePortName {
-	return netproxy.ServicePortName{Namespace: "bench", Name: fmt.Sprintf("svc-%d", i), Port: "http", Protocol: v1.ProtocolTCP}
-}
-
-// proxyBenchState is services ClusterIP Services with endpoints ready pod
-// endpoints each, spread over 10 nodes; shift moves the first service's
-// first endpoint to another address, which is the one-endpoint change.
-func proxyBenchState(services, endpoints, shift int) *netproxy.State {
-	st := &netproxy.State{
-		NodeName:     "node-0",
-		NodeIPs:      []netip.Addr{netip.MustParseAddr("10.250.0.10")},
-		ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/16")},
-		Services:     map[netproxy.ServicePortName]*netproxy.ServicePort{},
-	}
-	for i := range services {
-		sp := &netproxy.ServicePort{
-			Name:       proxyBenchName(i),
-			Protocol:   v1.ProtocolTCP,
-			Port:       80,
-			ClusterIPs: []netip.Addr{netip.AddrFrom4([4]byte{10, 43, byte(1 + i/250), byte(i % 250)})},
-		}
-		for j := range endpoints {
-			n := i*endpoints + j
-			if i == 0 && j == 0 {
-				n += shift * 60000
-			}
-			node := n % 10
-			sp.Endpoints = append(sp.Endpoints, netproxy.Endpoint{
-				IP:       netip.AddrFrom4([4]byte{10, 42, byte(node*25 + (n/250)%25), byte(1 + n%250)}),
-				Port:     8080,
-				NodeName: fmt.Sprintf("node-%d", node),
-				Local:    node == 0,
-				Ready:    true, Serving: true,
-			})
-		}
-		st.Services[sp.Name] = sp
-	}
-	return st
 }
 
 // countRules describes how big the rule set in the namespace is.
