@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -44,6 +45,10 @@ func runIngress(ctx context.Context, client kubernetes.Interface, nodeName strin
 			HTTPSAddr: ingressHTTPSAddr,
 			Recorder:  recorder,
 			Logger:    slog.Default(), // the proxy adds its component itself
+			// The access log goes to the same stderr as kite's own log,
+			// in its format, batched: one write per request cost more
+			// than a tenth of what proxying the request does.
+			AccessLog: os.Stderr,
 		})
 		if err != nil {
 			return err

@@ -25,18 +25,8 @@ type backend struct {
 // maxConnectAttempts bounds how many endpoints one request tries to connect to.
 const maxConnectAttempts = 3
 
-// candidates returns the endpoints one request should try, in order: the
-// next one in round-robin order first, then its successors.
-func (b *backend) candidates() []string {
-	n := len(b.endpoints)
-	if n == 0 {
-		return nil
-	}
-	start := int((b.next.Add(1) - 1) % uint64(n))
-	tries := min(n, maxConnectAttempts)
-	out := make([]string, 0, tries)
-	for i := range tries {
-		out = append(out, b.endpoints[(start+i)%n])
-	}
-	return out
+// nextStart returns the index of the endpoint a request tries first: the
+// next one in round-robin order. Its successors follow when connecting fails.
+func (b *backend) nextStart() int {
+	return int((b.next.Add(1) - 1) % uint64(len(b.endpoints)))
 }

@@ -3,11 +3,12 @@ package ingress
 import "sync"
 
 // copyBufferSize is the size of the buffer a response body is copied
-// through, the size ReverseProxy would otherwise allocate per request.
+// and a request body streamed through.
 const copyBufferSize = 32 << 10
 
 // bufferPool lends the body copy buffers out again, so requests do not
-// allocate (and the collector clear) 32 KiB each.
+// allocate (and the collector clear) 32 KiB each. Buffers travel as
+// pointers: putting a slice back into a sync.Pool would allocate.
 type bufferPool struct{ pool sync.Pool }
 
 // copyBuffers serves every request of every Proxy in the process.
@@ -17,13 +18,7 @@ var copyBuffers = &bufferPool{pool: sync.Pool{New: func() any {
 }}}
 
 // Get returns a buffer of copyBufferSize bytes.
-func (p *bufferPool) Get() []byte { return *p.pool.Get().(*[]byte) }
+func (p *bufferPool) Get() *[]byte { return p.pool.Get().(*[]byte) }
 
-// Put takes a buffer back; buffers of another size are left to the collector.
-func (p *bufferPool) Put(b []byte) {
-	if cap(b) != copyBufferSize {
-		return
-	}
-	b = b[:copyBufferSize]
-	p.pool.Put(&b)
-}
+// Put takes a buffer from Get back.
+func (p *bufferPool) Put(b *[]byte) { p.pool.Put(b) }

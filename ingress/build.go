@@ -82,6 +82,11 @@ func (b *builder) build() *routeTable {
 		b.addIngress(t, ib, backends)
 		builds = append(builds, ib)
 	}
+	for _, be := range backends {
+		for _, endpoint := range be.endpoints {
+			t.endpoints[endpoint] = true
+		}
+	}
 	t.sort()
 	b.reportProblems(builds)
 	return t
@@ -119,7 +124,7 @@ func (b *builder) addIngress(t *routeTable, ib *ingressBuild, backends map[strin
 
 	if ing.Spec.DefaultBackend != nil && t.defaultRoute == nil {
 		if be := b.resolveBackend(ib, *ing.Spec.DefaultBackend, backends); be != nil {
-			t.defaultRoute = &route{ingress: ib.key, created: ing.CreationTimestamp.Time, path: "/", backend: be}
+			t.defaultRoute = &route{ingress: ib.key, ingressName: ib.key.String(), created: ing.CreationTimestamp.Time, path: "/", backend: be}
 		}
 	}
 	for _, rule := range ing.Spec.Rules {
@@ -139,6 +144,7 @@ func (b *builder) addIngress(t *routeTable, ib *ingressBuild, backends map[strin
 			path, exact := normalisePath(p.Path, pathType)
 			t.add(host, &route{
 				ingress:     ib.key,
+				ingressName: ib.key.String(),
 				created:     ing.CreationTimestamp.Time,
 				exact:       exact,
 				path:        path,

@@ -215,9 +215,17 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 // on loopback only.
 func newTestProxy(t testing.TB, log *slog.Logger, objs ...runtime.Object) (*Proxy, *fake.Clientset, *record.FakeRecorder) {
 	t.Helper()
+	return newTestProxyConfig(t, Config{Logger: log}, objs...)
+}
+
+// newTestProxyConfig is newTestProxy with cfg's logging settings.
+func newTestProxyConfig(t testing.TB, cfg Config, objs ...runtime.Object) (*Proxy, *fake.Clientset, *record.FakeRecorder) {
+	t.Helper()
 	client := fake.NewClientset(objs...)
 	recorder := record.NewFakeRecorder(100)
-	p, err := New(Config{Client: client, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", Recorder: recorder, Logger: log})
+	cfg.Client, cfg.Recorder = client, recorder
+	cfg.HTTPAddr, cfg.HTTPSAddr = "127.0.0.1:0", "127.0.0.1:0"
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

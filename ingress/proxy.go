@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,18 +24,23 @@ const (
 
 // Proxy is the ingress controller and reverse proxy of one agent.
 type Proxy struct {
-	cfg          Config
-	log          *slog.Logger
-	watch        *watcher
-	builder      *builder
-	table        atomic.Pointer[routeTable]
-	changes      chan struct{}
-	defaultCert  *tls.Certificate
-	transport    *endpointTransport
-	reverseProxy *httputil.ReverseProxy
-	metrics      *metrics
+	cfg         Config
+	log         *slog.Logger
+	watch       *watcher
+	builder     *builder
+	table       atomic.Pointer[routeTable]
+	changes     chan struct{}
+	defaultCert *tls.Certificate
+	upstreams   *upstreamPool
+	metrics     *metrics
+	// access is the batched access log, or nil when requests are logged
+	// through log.
+	access *accessLog
 	// httpsPort is the bound HTTPS port, for ssl-redirect Locations.
 	httpsPort atomic.Int32
+	// httpPortText and httpsPortText are the bound ports as X-Forwarded-Port
+	// says them; set before the first request is served.
+	httpPortText, httpsPortText string
 	// serving is closed once the listeners are bound and the first table is
 	// built, so requests from then on are routed.
 	serving         chan struct{}
@@ -64,11 +69,13 @@ func New(cfg Config) (*Proxy, error) {
 		log:         log,
 		changes:     make(chan struct{}, 1),
 		defaultCert: cert,
-		transport:   newEndpointTransport(),
+		upstreams:   newUpstreamPool(),
 		metrics:     newMetrics(),
 		serving:     make(chan struct{}),
 	}
-	p.reverseProxy = newReverseProxy(p.transport, log)
+	if cfg.AccessLog != nil {
+		p.access = newAccessLog(cfg.AccessLog)
+	}
 	p.table.Store(newRouteTable())
 	if p.watch, err = newWatcher(cfg.Client, p.changed); err != nil {
 		return nil, err
@@ -96,6 +103,7 @@ func (p *Proxy) rebuild() {
 	t := p.builder.build()
 	p.table.Store(t)
 	p.metrics.retain(t.served)
+	p.upstreams.retain(t.endpoints)
 }
 
 func (p *Proxy) rebuildLoop(ctx context.Context) {
@@ -154,6 +162,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	if addr, ok := httpsLn.Addr().(*net.TCPAddr); ok {
 		p.httpsPort.Store(int32(addr.Port))
+		p.httpsPortText = strconv.Itoa(addr.Port)
+	}
+	if addr, ok := httpLn.Addr().(*net.TCPAddr); ok {
+		p.httpPortText = strconv.Itoa(addr.Port)
 	}
 	p.httpLn, p.httpsLn = httpLn, httpsLn
 
@@ -171,7 +183,14 @@ func (p *Proxy) Run(ctx context.Context) error {
 	close(p.serving)
 	var loops sync.WaitGroup
 	loops.Go(func() { p.rebuildLoop(watchCtx) })
-	defer loops.Wait()
+	loops.Go(func() { p.upstreams.sweepLoop(watchCtx) })
+	if p.access != nil {
+		loops.Go(func() { p.access.flushLoop(watchCtx) })
+	}
+	defer func() {
+		stopWatch()
+		loops.Wait()
+	}()
 
 	tlsConfig := &tls.Config{
 		GetCertificate: p.getCertificate,
@@ -194,6 +213,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 	defer cancel()
 	_ = httpSrv.Shutdown(shutdownCtx)
 	_ = httpsSrv.Shutdown(shutdownCtx)
-	p.transport.close()
+	p.upstreams.close()
+	if p.access != nil {
+		p.access.flush() // the lines of the requests that finished last
+	}
 	return serveErr
 }

@@ -12,19 +12,21 @@ import (
 
 // BenchmarkProxyRequest drives small GET requests through a running proxy
 // to a loopback backend over 64 keep-alive client connections, with the
-// access log written to a file as an agent writes it to its log, and with
-// the log level raised above it. The backend and the client share the
-// process, so allocs/op include theirs.
+// access log written to a file through slog as an agent writes it to its
+// log, through the batched access log, and with the log level raised above
+// it. The backend and the client share the process, so allocs/op include
+// theirs.
 func BenchmarkProxyRequest(b *testing.B) {
 	for _, c := range []struct {
-		name  string
-		level slog.Level
-	}{{"access-log", slog.LevelInfo}, {"log-level-warn", slog.LevelWarn}} {
-		b.Run(c.name, func(b *testing.B) { benchmarkProxyRequest(b, c.level) })
+		name    string
+		level   slog.Level
+		batched bool
+	}{{"access-log", slog.LevelInfo, false}, {"batched-access-log", slog.LevelInfo, true}, {"log-level-warn", slog.LevelWarn, false}} {
+		b.Run(c.name, func(b *testing.B) { benchmarkProxyRequest(b, c.level, c.batched) })
 	}
 }
 
-func benchmarkProxyRequest(b *testing.B, level slog.Level) {
+func benchmarkProxyRequest(b *testing.B, level slog.Level, batched bool) {
 	body := []byte("kite ingress benchmark backend\n")
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -37,7 +39,11 @@ func benchmarkProxyRequest(b *testing.B, level slog.Level) {
 	}
 	b.Cleanup(func() { _ = logFile.Close() })
 	port := portOf(b, upstream.Listener.Addr())
-	p := runProxy(b, slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: level})),
+	cfg := Config{Logger: slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: level}))}
+	if batched {
+		cfg.AccessLog = logFile
+	}
+	p := runProxyConfig(b, cfg,
 		newService("default", "web", "http", 80, int(port)),
 		newSlice("default", "web", "web-1", "http", port, epReady, "127.0.0.1"),
 		newIngress("default", "web", 0, className("kite"), rule("bench.example.com", "/", prefix, "web", 80)),

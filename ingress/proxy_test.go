@@ -71,7 +71,13 @@ func runProxy(t testing.TB, log *slog.Logger, objs ...runtime.Object) *Proxy {
 	if log == nil {
 		log = discardLogger()
 	}
-	p, _, _ := newTestProxy(t, log, objs...)
+	return runProxyConfig(t, Config{Logger: log}, objs...)
+}
+
+// runProxyConfig is runProxy with cfg's logging settings.
+func runProxyConfig(t testing.TB, cfg Config, objs ...runtime.Object) *Proxy {
+	t.Helper()
+	p, _, _ := newTestProxyConfig(t, cfg, objs...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

@@ -14,7 +14,9 @@ import (
 // defaultBackend of an Ingress becomes a route with an empty path.
 type route struct {
 	ingress types.NamespacedName
-	created time.Time
+	// ingressName is ingress as the access log writes it.
+	ingressName string
+	created     time.Time
 	// exact is true for pathType Exact; Prefix and ImplementationSpecific match by path elements.
 	exact bool
 	// path is normalised: Prefix paths lose their trailing slash ("/" stays "/").
@@ -99,6 +101,9 @@ type routeTable struct {
 	// served names every Ingress of the table, routed or not, so metrics
 	// can drop the series of the others.
 	served map[types.NamespacedName]bool
+	// endpoints holds every endpoint address of the table's backends, so
+	// connections to others can be closed.
+	endpoints map[string]bool
 }
 
 func newRouteTable() *routeTable {
@@ -107,6 +112,7 @@ func newRouteTable() *routeTable {
 		wildcardHosts: map[string]routeList{},
 		certs:         newCertTable(),
 		served:        map[types.NamespacedName]bool{},
+		endpoints:     map[string]bool{},
 	}
 }
 
@@ -166,8 +172,12 @@ func wildcardParent(host string) (string, bool) {
 // canonicalHost turns a Host header or SNI name into the form rules are keyed
 // by: lower case, without port and trailing dot.
 func canonicalHost(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
+	// Only a host with a colon can carry a port; asking SplitHostPort
+	// about the others costs an error value each time.
+	if strings.IndexByte(h, ':') >= 0 {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
 	}
 	h = strings.TrimSuffix(strings.ToLower(h), ".")
 	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")

@@ -162,23 +162,16 @@ func TestCanonicalHost(t *testing.T) {
 	}
 }
 
-func TestBackendCandidatesRoundRobin(t *testing.T) {
+func TestBackendNextStartRoundRobin(t *testing.T) {
 	be := &backend{endpoints: []string{"a:1", "b:1", "c:1", "d:1"}}
 	var firsts []string
 	for range 5 {
-		c := be.candidates()
-		if len(c) != maxConnectAttempts {
-			t.Fatalf("candidates = %v, want %d entries", c, maxConnectAttempts)
-		}
-		firsts = append(firsts, c[0])
+		firsts = append(firsts, be.endpoints[be.nextStart()])
 	}
 	want := []string{"a:1", "b:1", "c:1", "d:1", "a:1"}
 	for i := range want {
 		if firsts[i] != want[i] {
-			t.Fatalf("first candidates = %v, want %v", firsts, want)
+			t.Fatalf("first endpoints = %v, want %v", firsts, want)
 		}
-	}
-	if got := (&backend{}).candidates(); got != nil {
-		t.Errorf("empty backend candidates = %v, want none", got)
 	}
 }
