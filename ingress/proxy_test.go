@@ -385,107 +385,66 @@ func TestProxyWebsocketUpgrade(t *testing.T) {
 	}
 }
 
+// Responses stream: the first part of a body the upstream is still
+// sending reaches the client, whether its length is unknown (server-sent
+// events) or known (a long poll, a slow download).
 func TestProxyStreamsWithoutBuffering(t *testing.T) {
-	release := make(chan struct{})
-	streamer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "first\n")
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		_, _ = io.WriteString(w, "second\n")
-	}))
-	t.Cleanup(streamer.Close)
-	t.Cleanup(func() {
-		select {
-		case <-release:
-		default:
+	const body = "first\nsecond\n"
+	for _, knownLength := range []bool{false, true} {
+		t.Run(fmt.Sprintf("content-length=%v", knownLength), func(t *testing.T) {
+			release := make(chan struct{})
+			streamer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if knownLength {
+					w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+				}
+				_, _ = io.WriteString(w, "first\n")
+				w.(http.Flusher).Flush()
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+				_, _ = io.WriteString(w, "second\n")
+			}))
+			t.Cleanup(streamer.Close)
+			t.Cleanup(func() {
+				select {
+				case <-release:
+				default:
+					close(release)
+				}
+			})
+			port := portOf(t, streamer.Listener.Addr())
+			p := runProxy(t, nil,
+				newService("default", "stream", "http", 80, int(port)),
+				newSlice("default", "stream", "stream-1", "http", port, epReady, "127.0.0.1"),
+				newIngress("default", "stream", 0, className("kite"), rule("stream.example.com", "/", prefix, "stream", 80)),
+			)
+			req, _ := http.NewRequest(http.MethodGet, "http://"+p.httpLn.Addr().String()+"/events", nil)
+			req.Host = "stream.example.com"
+			resp, err := noRedirects.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if knownLength && resp.ContentLength != int64(len(body)) {
+				t.Errorf("Content-Length %d, want the upstream's", resp.ContentLength)
+			}
+			line := make(chan string, 1)
+			go func() {
+				l, _ := bufio.NewReader(resp.Body).ReadString('\n')
+				line <- l
+			}()
+			select {
+			case l := <-line:
+				if l != "first\n" {
+					t.Errorf("first line %q", l)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("first part not delivered while the upstream response is still open")
+			}
 			close(release)
-		}
-	})
-	port := portOf(t, streamer.Listener.Addr())
-	p := runProxy(t, nil,
-		newService("default", "sse", "http", 80, int(port)),
-		newSlice("default", "sse", "sse-1", "http", port, epReady, "127.0.0.1"),
-		newIngress("default", "sse", 0, className("kite"), rule("sse.example.com", "/", prefix, "sse", 80)),
-	)
-	req, _ := http.NewRequest(http.MethodGet, "http://"+p.httpLn.Addr().String()+"/events", nil)
-	req.Host = "sse.example.com"
-	resp, err := noRedirects.Do(req)
-	if err != nil {
-		t.Fatal(err)
+		})
 	}
-	defer resp.Body.Close()
-	line := make(chan string, 1)
-	go func() {
-		l, _ := bufio.NewReader(resp.Body).ReadString('\n')
-		line <- l
-	}()
-	select {
-	case l := <-line:
-		if l != "first\n" {
-			t.Errorf("first line %q", l)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("first chunk not delivered while the upstream response is still open")
-	}
-	close(release)
-}
-
-// A response with a Content-Length is buffered only briefly: a body that
-// trickles (a long poll, a slow download) still reaches the client while
-// the upstream is sending it.
-func TestProxyFlushesSlowResponsesOfKnownLength(t *testing.T) {
-	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", strconv.Itoa(len("first\nsecond\n")))
-		_, _ = io.WriteString(w, "first\n")
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		_, _ = io.WriteString(w, "second\n")
-	}))
-	t.Cleanup(slow.Close)
-	t.Cleanup(func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-	})
-	port := portOf(t, slow.Listener.Addr())
-	p := runProxy(t, nil,
-		newService("default", "slow", "http", 80, int(port)),
-		newSlice("default", "slow", "slow-1", "http", port, epReady, "127.0.0.1"),
-		newIngress("default", "slow", 0, className("kite"), rule("slow.example.com", "/", prefix, "slow", 80)),
-	)
-	req, _ := http.NewRequest(http.MethodGet, "http://"+p.httpLn.Addr().String()+"/download", nil)
-	req.Host = "slow.example.com"
-	resp, err := noRedirects.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.ContentLength != int64(len("first\nsecond\n")) {
-		t.Errorf("Content-Length %d, want the upstream's", resp.ContentLength)
-	}
-	line := make(chan string, 1)
-	go func() {
-		l, _ := bufio.NewReader(resp.Body).ReadString('\n')
-		line <- l
-	}()
-	select {
-	case l := <-line:
-		if l != "first\n" {
-			t.Errorf("first line %q", l)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("first part not delivered while the upstream response is still open")
-	}
-	close(release)
 }
 
 // tlsDial performs a handshake with the proxy's HTTPS listener for sni.
