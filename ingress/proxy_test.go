@@ -334,57 +334,6 @@ func TestProxyUpdatesOnChanges(t *testing.T) {
 	waitFor(t, "endpoints to be used", func() bool { return status() == http.StatusOK })
 }
 
-func TestProxyWebsocketUpgrade(t *testing.T) {
-	upgrader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.EqualFold(r.Header.Get("Upgrade"), "echo") {
-			http.Error(w, "upgrade required", http.StatusUpgradeRequired)
-			return
-		}
-		conn, rw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
-		_ = rw.Flush()
-		_, _ = io.Copy(conn, rw) // echo until the client closes
-	}))
-	t.Cleanup(upgrader.Close)
-	port := portOf(t, upgrader.Listener.Addr())
-	p := runProxy(t, nil,
-		newService("default", "ws", "http", 80, int(port)),
-		newSlice("default", "ws", "ws-1", "http", port, epReady, "127.0.0.1"),
-		newIngress("default", "ws", 0, className("kite"), rule("ws.example.com", "/", prefix, "ws", 80)),
-	)
-	conn, err := net.DialTimeout("tcp", p.httpLn.Addr().String(), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	_, _ = io.WriteString(conn, "GET /socket HTTP/1.1\r\nHost: ws.example.com\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("read upgrade response: %v", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("status %d, want 101", resp.StatusCode)
-	}
-	for _, msg := range []string{"hello", "kite"} {
-		if _, err := io.WriteString(conn, msg); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, len(msg))
-		if _, err := io.ReadFull(br, buf); err != nil {
-			t.Fatalf("read echo: %v", err)
-		}
-		if string(buf) != msg {
-			t.Errorf("echo %q, want %q", buf, msg)
-		}
-	}
-}
-
 // Responses stream: the first part of a body the upstream is still
 // sending reaches the client, whether its length is unknown (server-sent
 // events) or known (a long poll, a slow download).
