@@ -166,13 +166,6 @@ func (p *upstreamPool) close() {
 	closeAll(drop)
 }
 
-// idleCount is the number of idle connections to endpoint.
-func (p *upstreamPool) idleCount(endpoint string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.idle[endpoint])
-}
-
 func closeAll(conns []*upstreamConn) {
 	for _, c := range conns {
 		_ = c.Close()

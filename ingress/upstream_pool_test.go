@@ -87,3 +87,10 @@ func TestUpstreamPoolBoundsIdleConnections(t *testing.T) {
 		t.Errorf("%d idle, extra closed %v; want the pool bounded at %d", p.idleCount("a:1"), extraClosed(), maxIdlePerEndpoint)
 	}
 }
+
+// idleCount is the number of idle connections to endpoint.
+func (p *upstreamPool) idleCount(endpoint string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle[endpoint])
+}
