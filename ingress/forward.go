@@ -92,7 +92,8 @@ func (p *Proxy) exchange(ctx context.Context, out *outboundRequest, endpoint str
 }
 
 // roundTrip writes the request and reads the head of the final response.
-// Informational responses other than 101 are passed over.
+// Informational responses other than 101 are passed over. The response is
+// c's own, reused for its next request.
 func (c *upstreamConn) roundTrip(out *outboundRequest) (*http.Response, error) {
 	out.writeHead(c.bw)
 	// A body follows the head in the same writes. Without one, a failed
@@ -113,7 +114,7 @@ func (c *upstreamConn) roundTrip(out *outboundRequest) (*http.Response, error) {
 		return nil, fmt.Errorf("read response from %s: %w", c.endpoint, err)
 	}
 	for {
-		resp, err := http.ReadResponse(c.br, out.in)
+		resp, err := c.responses.read(c.br, out.in.Method)
 		if err != nil {
 			return nil, fmt.Errorf("read response from %s: %w", c.endpoint, err)
 		}

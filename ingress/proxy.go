@@ -136,14 +136,34 @@ func (p *Proxy) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	return p.defaultCert, nil
 }
 
-func (p *Proxy) newServer(tlsConfig *tls.Config) *http.Server {
+// The limits a slow or hostile client meets on both listeners.
+const (
+	readHeaderTimeout = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 1 << 20
+)
+
+// newTLSServer is net/http's server for the HTTPS listener, which also
+// speaks HTTP/2.
+func (p *Proxy) newTLSServer(tlsConfig *tls.Config) *http.Server {
 	return &http.Server{
 		Handler:           p,
 		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    1 << 20,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// newPlainServer is kite's HTTP/1.1 server for the HTTP listener.
+func (p *Proxy) newPlainServer() *h1Server {
+	return &h1Server{
+		handler:        p,
+		log:            p.log,
+		headerTimeout:  readHeaderTimeout,
+		idleTimeout:    idleTimeout,
+		maxHeaderBytes: maxHeaderBytes,
 	}
 }
 
@@ -197,9 +217,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 		NextProtos:     []string{"h2", "http/1.1"},
 		MinVersion:     tls.VersionTLS12,
 	}
-	httpSrv, httpsSrv := p.newServer(nil), p.newServer(tlsConfig)
+	httpSrv, httpsSrv := p.newPlainServer(), p.newTLSServer(tlsConfig)
 	errs := make(chan error, 2)
-	go func() { errs <- httpSrv.Serve(httpLn) }()
+	go func() { errs <- httpSrv.serve(httpLn) }()
 	go func() { errs <- httpsSrv.ServeTLS(httpsLn, "", "") }()
 	p.log.Info("ingress proxy serving", "http", httpLn.Addr().String(), "https", httpsLn.Addr().String())
 
@@ -211,7 +231,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
-	_ = httpSrv.Shutdown(shutdownCtx)
+	_ = httpSrv.shutdown(shutdownCtx)
 	_ = httpsSrv.Shutdown(shutdownCtx)
 	p.upstreams.close()
 	if p.access != nil {

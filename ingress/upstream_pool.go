@@ -33,6 +33,8 @@ type upstreamConn struct {
 	// so the endpoint may have closed it while it was idle.
 	reused    bool
 	idleSince time.Time
+	// responses reads the responses, reusing what they are read into.
+	responses responseReader
 }
 
 // upstreamPool keeps idle keep-alive connections per endpoint. Requests

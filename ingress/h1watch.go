@@ -1,0 +1,116 @@
+package ingress
+
+import (
+	"sync"
+	"syscall"
+	"time"
+)
+
+// clientWatchDelay is how long a request runs before its client connection
+// is watched for the client going away. Most requests end sooner and cost
+// no watching at all; a slow one costs a goroutine while it lasts.
+const clientWatchDelay = 100 * time.Millisecond
+
+// clientGoneWatch ends a connection's context when the client closes the
+// connection while its request is still being answered, so the handler
+// stops waiting for the endpoint (the access log then says 499).
+type clientGoneWatch struct {
+	c     *h1Conn
+	timer *time.Timer
+	mu    sync.Mutex
+	// handling is set while the handler runs; watching while a watcher
+	// goroutine waits on the connection, which closes done when it returns.
+	handling, watching bool
+	done               chan struct{}
+}
+
+// start arms the watch for the request about to be handled.
+func (w *clientGoneWatch) start() {
+	w.mu.Lock()
+	w.handling = true
+	w.mu.Unlock()
+	if w.timer == nil {
+		w.timer = time.AfterFunc(clientWatchDelay, w.run)
+	} else {
+		w.timer.Reset(clientWatchDelay)
+	}
+}
+
+// stop disarms the watch and waits for a running watcher to return, so
+// the connection is the server's alone again. Its read deadline is then
+// spoiled; the server sets a fresh one before it reads.
+func (w *clientGoneWatch) stop() {
+	w.timer.Stop()
+	w.mu.Lock()
+	w.handling = false
+	watching, done := w.watching, w.done
+	if watching {
+		_ = w.c.conn.SetReadDeadline(aLongTimeAgo)
+	}
+	w.mu.Unlock()
+	if watching {
+		<-done
+		w.mu.Lock()
+		w.watching = false
+		w.mu.Unlock()
+	}
+}
+
+// run is the timer's: it waits until the client's side of the connection
+// shows an end or more data, while the request is handled.
+func (w *clientGoneWatch) run() {
+	c := w.c
+	w.mu.Lock()
+	if !w.handling || w.watching {
+		w.mu.Unlock()
+		return
+	}
+	if !c.body.finished.Load() {
+		// The handler still reads the body from the connection.
+		w.mu.Unlock()
+		w.timer.Reset(clientWatchDelay)
+		return
+	}
+	if c.br.Buffered() > 0 {
+		// The client sent its next request already: it is there.
+		w.mu.Unlock()
+		return
+	}
+	w.watching = true
+	w.done = make(chan struct{})
+	done := w.done
+	// The request head's deadline must not end the watch.
+	_ = c.conn.SetReadDeadline(time.Time{})
+	w.mu.Unlock()
+	defer close(done)
+	if sc, ok := c.conn.(syscall.Conn); ok && clientClosed(sc) {
+		c.cancel()
+	}
+}
+
+// clientClosed waits until conn is readable and reports whether that is
+// because the peer closed or reset it; data (a pipelined request) or a
+// read deadline report false. Nothing is consumed.
+func clientClosed(conn syscall.Conn) bool {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	closed := false
+	var probe [1]byte
+	_ = raw.Read(func(fd uintptr) bool {
+		for {
+			n, _, err := syscall.Recvfrom(int(fd), probe[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return false // nothing yet: wait for the next readiness
+			case err != nil || n == 0:
+				closed = true
+			}
+			return true
+		}
+	})
+	return closed
+}
