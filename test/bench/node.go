@@ -103,7 +103,9 @@ func makeBenchNetns() (remove func()) {
 			fail(fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out))
 		}
 	}
+	// A run that failed may have left both behind.
 	_ = exec.Command("ip", "netns", "del", benchNetns).Run()
+	_ = exec.Command("ip", "link", "del", "kbench0").Run()
 	run("netns", "add", benchNetns)
 	run("link", "add", "kbench0", "type", "veth", "peer", "name", "kbench1")
 	run("link", "set", "kbench1", "netns", benchNetns)
