@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -30,8 +31,9 @@ type h1Conn struct {
 	remoteAddr string
 	br         *bufio.Reader
 	bw         *bufio.Writer
-	// idle is set while the connection waits for a request.
-	idle atomic.Bool
+	// phase is what the connection is doing and since when, for the
+	// server's sweep (see h1phase.go).
+	phase atomic.Uint64
 	// closeAfter ends the connection after the current response.
 	closeAfter bool
 	// ctx is every request's context; it ends when the client is found gone
@@ -39,6 +41,7 @@ type h1Conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	req    *http.Request
+	url    url.URL
 	body   h1RequestBody
 	resp   h1Response
 	watch  clientGoneWatch
@@ -54,6 +57,7 @@ func newH1Conn(s *h1Server, conn net.Conn) *h1Conn {
 	c.body.c = c
 	c.resp = h1Response{c: c, header: http.Header{}, declared: -1}
 	c.watch.c = c
+	c.phase.Store(phaseAt(s.clock.Load(), phaseIdle))
 	return c
 }
 
@@ -74,26 +78,25 @@ func (c *h1Conn) serve() {
 	defer c.end()
 	for {
 		if c.br.Buffered() == 0 {
-			c.idle.Store(true)
-			if c.srv.closing.Load() {
+			if !c.enter(phaseIdle) || c.srv.closing.Load() {
 				return
 			}
-			_ = c.conn.SetReadDeadline(time.Now().Add(c.srv.idleTimeout))
 			if _, err := c.br.Peek(1); err != nil {
 				return
 			}
-			c.idle.Store(false)
 		}
-		_ = c.conn.SetReadDeadline(time.Now().Add(c.srv.headerTimeout))
+		if !c.enter(phaseHead) {
+			return
+		}
 		if status, err := c.readRequest(); err != nil {
 			if status != 0 {
 				c.reject(status, err)
 			}
 			return
 		}
-		if c.req.ContentLength != 0 {
-			// The body is read as the handler wants it, without a deadline.
-			_ = c.conn.SetReadDeadline(time.Time{})
+		// The body is read as the handler wants it, with no time limit.
+		if !c.enter(phaseHandling) {
+			return
 		}
 		c.handle()
 		if c.resp.hijacked || c.closeAfter || c.resp.failed || c.ctx.Err() != nil || !c.body.skipRest() {
@@ -225,5 +228,6 @@ func (b *h1RequestBody) skipRest() bool {
 	}
 	_ = b.c.conn.SetReadDeadline(time.Now().Add(b.c.srv.headerTimeout))
 	n, err := io.CopyN(io.Discard, b.r, maxUnreadBodyBytes+1)
+	_ = b.c.conn.SetReadDeadline(time.Time{})
 	return err == io.EOF && n <= maxUnreadBodyBytes
 }

@@ -42,7 +42,7 @@ func (c *h1Conn) readRequest() (status int, err error) {
 	}
 	r.RemoteAddr = c.remoteAddr
 	r.Trailer, r.TransferEncoding, r.Form, r.PostForm, r.MultipartForm = nil, nil, nil, nil, nil
-	if r.URL, err = requestURL(method, target); err != nil {
+	if r.URL, err = requestURL(&c.url, method, target); err != nil {
 		return http.StatusBadRequest, err
 	}
 	if r.Host, err = requestHost(r, h); err != nil {
@@ -136,16 +136,23 @@ func validMethod(m []byte) error {
 }
 
 // requestURL parses the request target: the authority of a CONNECT, or an
-// origin, absolute or asterisk form.
-func requestURL(method, target string) (*url.URL, error) {
+// origin, absolute or asterisk form. A plain origin-form target (no
+// escapes, the common case) is split into u, the connection's own URL,
+// without url's parser.
+func requestURL(u *url.URL, method, target string) (*url.URL, error) {
 	if method == http.MethodConnect && !strings.HasPrefix(target, "/") {
 		return &url.URL{Host: target}, nil
 	}
-	u, err := url.ParseRequestURI(target)
+	if target[0] == '/' && !strings.ContainsAny(target, "%#") {
+		path, query, hasQuery := strings.Cut(target, "?")
+		*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+		return u, nil
+	}
+	parsed, err := url.ParseRequestURI(target)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
 	}
-	return u, nil
+	return parsed, nil
 }
 
 // requestHost is the host the request is for: the target's authority in

@@ -118,8 +118,7 @@ func (w *h1Response) writeBody(b []byte) (int, error) {
 	}
 	bw := w.c.bw
 	if w.chunked {
-		var size [16]byte
-		bw.Write(strconv.AppendInt(size[:0], int64(len(b)), 16))
+		writeInt(bw, int64(len(b)), 16)
 		bw.WriteString("\r\n")
 	}
 	n, err := bw.Write(b)
@@ -161,6 +160,8 @@ func (w *h1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("ingress: hijack after the response head was written")
 	}
 	w.c.watch.stop()
+	// Shutdown does not wait for a connection that is no longer HTTP.
+	w.c.srv.forget(w.c)
 	w.hijacked = true
 	return w.c.conn, bufio.NewReadWriter(w.c.br, w.c.bw), nil
 }
@@ -199,9 +200,8 @@ func (w *h1Response) commit(done bool) {
 		bw.WriteString("\r\n")
 	}
 	if addLength && !w.noBody {
-		var digits [20]byte
 		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(digits[:0], w.declared, 10))
+		writeInt(bw, w.declared, 10)
 		bw.WriteString("\r\n")
 	}
 	if w.chunked {
@@ -310,8 +310,7 @@ func writeStatusLine(bw *bufio.Writer, minor, code int) {
 	} else {
 		bw.WriteString("HTTP/1.1 ")
 	}
-	var digits [20]byte
-	bw.Write(strconv.AppendInt(digits[:0], int64(code), 10))
+	writeInt(bw, int64(code), 10)
 	bw.WriteByte(' ')
 	bw.WriteString(http.StatusText(code))
 	bw.WriteString("\r\n")

@@ -33,6 +33,10 @@ type h1Server struct {
 	// closing is set by shutdown: connections finish their request and
 	// close instead of waiting for another.
 	closing atomic.Bool
+	// sweeping is set while the sweep runs (while there are connections).
+	sweeping bool
+	// clock is the sweep's coarse time, in sweep ticks since start.
+	clock atomic.Uint64
 }
 
 // serve accepts connections on ln until it is closed.
@@ -73,6 +77,10 @@ func (s *h1Server) serve(ln net.Listener) error {
 			return http.ErrServerClosed
 		}
 		s.conns[c] = struct{}{}
+		if !s.sweeping {
+			s.sweeping = true
+			go s.sweep()
+		}
 		s.mu.Unlock()
 		go c.serve()
 	}
@@ -119,7 +127,7 @@ func (s *h1Server) closeIdle() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		if c.idle.Load() {
+		if c.phase.Load()&phaseMask == phaseIdle {
 			_ = c.conn.Close()
 		}
 	}

@@ -15,12 +15,17 @@ import (
 // startH1 serves handler with kite's HTTP/1.1 server on loopback.
 func startH1(t *testing.T, handler http.HandlerFunc) (*h1Server, string) {
 	t.Helper()
+	return startH1Timeouts(t, handler, 5*time.Second, 5*time.Second)
+}
+
+func startH1Timeouts(t *testing.T, handler http.HandlerFunc, header, idle time.Duration) (*h1Server, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &h1Server{handler: handler, log: discardLogger(), headerTimeout: 5 * time.Second,
-		idleTimeout: 5 * time.Second, maxHeaderBytes: 8 << 10}
+	s := &h1Server{handler: handler, log: discardLogger(), headerTimeout: header,
+		idleTimeout: idle, maxHeaderBytes: 8 << 10}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -268,4 +273,59 @@ func TestH1ServerShutdown(t *testing.T) {
 	if err := <-shutdownDone; err != nil {
 		t.Errorf("shutdown: %v", err)
 	}
+}
+
+// A connection idle too long, or slow to send a whole head, is closed;
+// one sending requests in time is not.
+func TestH1ServerTimeouts(t *testing.T) {
+	const header, idle = 300 * time.Millisecond, 600 * time.Millisecond
+	_, addr := startH1Timeouts(t, testHandler, header, idle)
+	closedWithin := func(t *testing.T, conn net.Conn, limit time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		_ = conn.SetReadDeadline(start.Add(limit))
+		_, err := io.ReadAll(conn)
+		if err != nil {
+			t.Fatalf("connection still open after %v: %v", limit, err)
+		}
+		return time.Since(start)
+	}
+	t.Run("idle", func(t *testing.T) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if took := closedWithin(t, conn, 5*time.Second); took < idle-sweepTick {
+			t.Errorf("closed after %v, before the idle timeout %v", took, idle)
+		}
+	})
+	t.Run("slow head", func(t *testing.T) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_, _ = io.WriteString(conn, "GET /hello HTTP/1.1\r\nHost: a\r\n")
+		if took := closedWithin(t, conn, 5*time.Second); took >= idle {
+			t.Errorf("a head unfinished for %v was not cut at the header timeout %v", took, header)
+		}
+	})
+	t.Run("active", func(t *testing.T) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		br := bufio.NewReader(conn)
+		for range 4 {
+			time.Sleep(idle / 2)
+			_, _ = io.WriteString(conn, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("a connection used every %v was closed: %v", idle/2, err)
+			}
+			_, _ = io.ReadAll(resp.Body)
+		}
+	})
 }

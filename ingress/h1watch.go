@@ -13,34 +13,39 @@ const clientWatchDelay = 100 * time.Millisecond
 
 // clientGoneWatch ends a connection's context when the client closes the
 // connection while its request is still being answered, so the handler
-// stops waiting for the endpoint (the access log then says 499).
+// stops waiting for the endpoint (the access log then says 499). The
+// server's sweep starts it for requests older than clientWatchDelay.
 type clientGoneWatch struct {
-	c     *h1Conn
-	timer *time.Timer
-	mu    sync.Mutex
-	// handling is set while the handler runs; watching while a watcher
-	// goroutine waits on the connection, which closes done when it returns.
-	handling, watching bool
-	done               chan struct{}
+	c  *h1Conn
+	mu sync.Mutex
+	// handling is set while the handler runs; starting once a watcher
+	// goroutine was started; watching while it waits on the connection,
+	// which closes done when it returns.
+	handling, starting, watching bool
+	done                         chan struct{}
 }
 
-// start arms the watch for the request about to be handled.
+// start marks the request about to be handled as one to watch.
 func (w *clientGoneWatch) start() {
 	w.mu.Lock()
 	w.handling = true
 	w.mu.Unlock()
-	if w.timer == nil {
-		w.timer = time.AfterFunc(clientWatchDelay, w.run)
-	} else {
-		w.timer.Reset(clientWatchDelay)
+}
+
+// poke starts a watcher for the request being handled, unless one runs.
+func (w *clientGoneWatch) poke() {
+	w.mu.Lock()
+	startNow := w.handling && !w.starting && !w.watching
+	w.starting = w.starting || startNow
+	w.mu.Unlock()
+	if startNow {
+		go w.run()
 	}
 }
 
-// stop disarms the watch and waits for a running watcher to return, so
-// the connection is the server's alone again. Its read deadline is then
-// spoiled; the server sets a fresh one before it reads.
+// stop ends the watch and waits for a running watcher to return, so the
+// connection is the server's alone again.
 func (w *clientGoneWatch) stop() {
-	w.timer.Stop()
 	w.mu.Lock()
 	w.handling = false
 	watching, done := w.watching, w.done
@@ -50,25 +55,27 @@ func (w *clientGoneWatch) stop() {
 	w.mu.Unlock()
 	if watching {
 		<-done
+		_ = w.c.conn.SetReadDeadline(time.Time{})
 		w.mu.Lock()
 		w.watching = false
 		w.mu.Unlock()
 	}
 }
 
-// run is the timer's: it waits until the client's side of the connection
-// shows an end or more data, while the request is handled.
+// run waits until the client's side of the connection shows an end or
+// more data, while the request is handled.
 func (w *clientGoneWatch) run() {
 	c := w.c
 	w.mu.Lock()
+	w.starting = false
 	if !w.handling || w.watching {
 		w.mu.Unlock()
 		return
 	}
 	if !c.body.finished.Load() {
-		// The handler still reads the body from the connection.
+		// The handler still reads the body from the connection; the next
+		// sweep looks again.
 		w.mu.Unlock()
-		w.timer.Reset(clientWatchDelay)
 		return
 	}
 	if c.br.Buffered() > 0 {
@@ -79,8 +86,6 @@ func (w *clientGoneWatch) run() {
 	w.watching = true
 	w.done = make(chan struct{})
 	done := w.done
-	// The request head's deadline must not end the watch.
-	_ = c.conn.SetReadDeadline(time.Time{})
 	w.mu.Unlock()
 	defer close(done)
 	if sc, ok := c.conn.(syscall.Conn); ok && clientClosed(sc) {

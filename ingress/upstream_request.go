@@ -114,8 +114,7 @@ func (o *outboundRequest) writeHead(bw *bufio.Writer) {
 	switch {
 	case o.hasBody() && r.ContentLength > 0:
 		bw.WriteString("Content-Length: ")
-		var digits [20]byte
-		bw.Write(strconv.AppendInt(digits[:0], r.ContentLength, 10))
+		writeInt(bw, r.ContentLength, 10)
 		bw.WriteString("\r\n")
 	case o.hasBody():
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
@@ -124,6 +123,12 @@ func (o *outboundRequest) writeHead(bw *bufio.Writer) {
 		bw.WriteString("Content-Length: 0\r\n")
 	}
 	bw.WriteString("\r\n")
+}
+
+// writeInt writes n in base. It formats into the writer's own buffer: a
+// local array passed to Write would escape to the heap.
+func writeInt(bw *bufio.Writer, n int64, base int) {
+	bw.Write(strconv.AppendInt(bw.AvailableBuffer(), n, base))
 }
 
 func writeHeaderLine(bw *bufio.Writer, key, value string) {
