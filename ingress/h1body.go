@@ -54,11 +54,7 @@ func (b *fixedBody) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.br.Read(p)
-	b.left -= int64(n)
+	n, err := readAtMost(b.br, p, &b.left)
 	switch {
 	case b.left == 0:
 		b.err = io.EOF
@@ -68,6 +64,17 @@ func (b *fixedBody) Read(p []byte) (int, error) {
 		b.err = err
 	}
 	return n, b.err
+}
+
+// readAtMost reads into p from br no more than *left bytes, and counts
+// them off *left.
+func readAtMost(br *bufio.Reader, p []byte, left *int64) (int, error) {
+	if int64(len(p)) > *left {
+		p = p[:*left]
+	}
+	n, err := br.Read(p)
+	*left -= int64(n)
+	return n, err
 }
 
 // done reports whether every byte of the body was read.
@@ -124,11 +131,7 @@ func (b *chunkedBody) Read(p []byte) (int, error) {
 			return 0, b.err
 		}
 	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.br.Read(p)
-	b.left -= int64(n)
+	n, err := readAtMost(b.br, p, &b.left)
 	switch {
 	case b.left == 0:
 		b.state = afterChunkData

@@ -106,24 +106,16 @@ func parseRequestLine(line []byte) (method, target string, minor, status int, er
 	return methodString(m), string(t), minor, 0, validMethod(m)
 }
 
-// methodString returns the method's name, without allocating for the
-// common ones.
+// knownMethods are the methods whose names a request costs no allocation.
+var knownMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// methodString returns the method's name, shared for the known ones.
 func methodString(m []byte) string {
-	switch string(m) {
-	case http.MethodGet:
-		return http.MethodGet
-	case http.MethodHead:
-		return http.MethodHead
-	case http.MethodPost:
-		return http.MethodPost
-	case http.MethodPut:
-		return http.MethodPut
-	case http.MethodPatch:
-		return http.MethodPatch
-	case http.MethodDelete:
-		return http.MethodDelete
-	case http.MethodOptions:
-		return http.MethodOptions
+	for _, known := range knownMethods {
+		if string(m) == known {
+			return known
+		}
 	}
 	return string(m)
 }
