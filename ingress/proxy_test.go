@@ -107,10 +107,11 @@ var noRedirects = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// get sends a plain HTTP request for host/path through the proxy.
-func get(t *testing.T, p *Proxy, host, path string, header http.Header) (*http.Response, echoReply) {
+// sendPlain sends a plain HTTP request for host/path through the proxy;
+// the caller closes the response body.
+func sendPlain(t *testing.T, p *Proxy, method, host, path string, body io.Reader, header http.Header) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+p.httpLn.Addr().String()+path, nil)
+	req, err := http.NewRequest(method, "http://"+p.httpLn.Addr().String()+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +121,15 @@ func get(t *testing.T, p *Proxy, host, path string, header http.Header) (*http.R
 	}
 	resp, err := noRedirects.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s%s: %v", host, path, err)
+		t.Fatalf("%s %s%s: %v", method, host, path, err)
 	}
+	return resp
+}
+
+// get sends a GET for host/path through the proxy and decodes the echo.
+func get(t *testing.T, p *Proxy, host, path string, header http.Header) (*http.Response, echoReply) {
+	t.Helper()
+	resp := sendPlain(t, p, http.MethodGet, host, path, nil, header)
 	defer resp.Body.Close()
 	var reply echoReply
 	if resp.StatusCode == http.StatusOK {

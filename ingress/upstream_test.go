@@ -31,18 +31,7 @@ func proxyTo(t *testing.T, port int32, log *slog.Logger) *Proxy {
 // send makes one request through the proxy and returns status and body.
 func send(t *testing.T, p *Proxy, method, path string, body io.Reader, header http.Header) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+p.httpLn.Addr().String()+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = "test.example.com"
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := noRedirects.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
+	resp := sendPlain(t, p, method, "test.example.com", path, body, header)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
