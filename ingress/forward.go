@@ -128,21 +128,7 @@ func (c *upstreamConn) roundTrip(out *outboundRequest) (*http.Response, error) {
 // endpoint has neither closed it nor sent anything unasked. It looks
 // without blocking and without consuming data.
 func (c *upstreamConn) stillOpen() bool {
-	if c.br.Buffered() > 0 {
-		return false
-	}
-	raw, err := c.Conn.(syscall.Conn).SyscallConn()
-	if err != nil {
-		return false
-	}
-	open := false
-	var probe [1]byte
-	_ = raw.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), probe[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		open = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
-		return true
-	})
-	return open
+	return c.br.Buffered() == 0 && peekConn(c.Conn, false) == peekEmpty
 }
 
 // relay copies the response to the client and keeps the connection for

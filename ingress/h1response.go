@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -261,7 +262,7 @@ func (w *h1Response) finish() {
 		bw.WriteString("0\r\n")
 		for key, values := range w.header {
 			name, ok := strings.CutPrefix(key, http.TrailerPrefix)
-			if !ok && !containsString(w.trailers, key) {
+			if !ok && !slices.Contains(w.trailers, key) {
 				continue
 			}
 			if !ok {
@@ -278,15 +279,6 @@ func (w *h1Response) finish() {
 	if bw.Flush() != nil {
 		w.failed = true
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // appendTrailerNames adds the canonical names a Trailer header declares.

@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -88,34 +87,9 @@ func (w *clientGoneWatch) run() {
 	done := w.done
 	w.mu.Unlock()
 	defer close(done)
-	if sc, ok := c.conn.(syscall.Conn); ok && clientClosed(sc) {
+	// Data (a pipelined request) or an interrupted wait mean the client
+	// is still there.
+	if peekConn(c.conn, true) == peekClosed {
 		c.cancel()
 	}
-}
-
-// clientClosed waits until conn is readable and reports whether that is
-// because the peer closed or reset it; data (a pipelined request) or a
-// read deadline report false. Nothing is consumed.
-func clientClosed(conn syscall.Conn) bool {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return false
-	}
-	closed := false
-	var probe [1]byte
-	_ = raw.Read(func(fd uintptr) bool {
-		for {
-			n, _, err := syscall.Recvfrom(int(fd), probe[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			switch {
-			case err == syscall.EINTR:
-				continue
-			case err == syscall.EAGAIN:
-				return false // nothing yet: wait for the next readiness
-			case err != nil || n == 0:
-				closed = true
-			}
-			return true
-		}
-	})
-	return closed
 }
