@@ -44,6 +44,14 @@ func startH1Timeouts(t *testing.T, handler http.HandlerFunc, header, idle time.D
 // until it closed the connection or went quiet for a moment.
 func exchange(t *testing.T, addr, raw string) string {
 	t.Helper()
+	out, _ := exchangeUntilClose(t, addr, raw)
+	return out
+}
+
+// exchangeUntilClose is exchange that also says whether the server closed
+// the connection (rather than going quiet).
+func exchangeUntilClose(t *testing.T, addr, raw string) (string, bool) {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +67,7 @@ func exchange(t *testing.T, addr, raw string) string {
 		n, err := conn.Read(buf)
 		out.Write(buf[:n])
 		if err != nil {
-			return out.String()
+			return out.String(), err == io.EOF
 		}
 	}
 }
@@ -164,6 +172,28 @@ func TestH1ServerExchanges(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The server closes the connection after a response that says so, after
+// an HTTP/1.0 exchange without keep-alive, after a refused head and after
+// a handler's abort (the only sign of a cut-off body); otherwise it keeps
+// the connection.
+func TestH1ServerClosesConnection(t *testing.T) {
+	_, addr := startH1(t, testHandler)
+	for _, c := range []struct {
+		name, raw string
+		closed    bool
+	}{
+		{"keep-alive", "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"Connection: close", "GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", true},
+		{"http/1.0", "GET /hello HTTP/1.0\r\n\r\n", true},
+		{"refused head", "GET /hello HTTP/1.1\r\n\r\n", true},
+		{"aborted body", "GET /abort HTTP/1.1\r\nHost: a\r\n\r\n", true},
+	} {
+		if _, closed := exchangeUntilClose(t, addr, c.raw); closed != c.closed {
+			t.Errorf("%s: connection closed = %v, want %v", c.name, closed, c.closed)
+		}
 	}
 }
 
