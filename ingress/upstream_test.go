@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"kite/test/wsecho"
 )
 
 // proxyTo runs a proxy that routes host test.example.com to port on loopback.
@@ -310,42 +310,10 @@ func TestProxyUpgradeCarriesBothDirections(t *testing.T) {
 
 // A websocket client and server as the e2e test and browsers use them.
 func TestProxyWebsocketWithGorilla(t *testing.T) {
-	upgrader := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		for {
-			kind, msg, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := conn.WriteMessage(kind, append([]byte("echo: "), msg...)); err != nil {
-				return
-			}
-		}
-	}))
+	srv := httptest.NewServer(wsecho.Handler())
 	t.Cleanup(srv.Close)
 	p := proxyTo(t, portOf(t, srv.Listener.Addr()), nil)
-	dialer := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	conn, resp, err := dialer.Dial("ws://"+p.httpLn.Addr().String()+"/ws", http.Header{"Host": {"test.example.com"}})
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial through the proxy: %v (status %d)", err, status)
-	}
-	defer conn.Close()
-	_ = conn.NetConn().SetDeadline(time.Now().Add(10 * time.Second))
-	for _, msg := range []string{"hello", "again"} {
-		if err := conn.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
-			t.Fatal(err)
-		}
-		if _, got, err := conn.ReadMessage(); err != nil || string(got) != "echo: "+msg {
-			t.Fatalf("read %q (%v), want the echo of %q", got, err, msg)
-		}
+	if err := wsecho.Check("ws://"+p.httpLn.Addr().String()+"/ws", "test.example.com", 10*time.Second, "hello", "again"); err != nil {
+		t.Fatalf("websocket through the proxy: %v", err)
 	}
 }

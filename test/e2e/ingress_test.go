@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"kite/test/wsecho"
 )
 
 // stepIngress checks the built-in ingress every node runs on :80 and :443
@@ -249,23 +249,7 @@ func stepIngressWebsocket(t *testing.T, c *nodeCluster, ns, nodeIP string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	upgrader := websocket.Upgrader{}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		for {
-			kind, msg, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := conn.WriteMessage(kind, append([]byte("echo: "), msg...)); err != nil {
-				return
-			}
-		}
-	})}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: wsecho.Handler()}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
@@ -296,25 +280,8 @@ spec:
       - {path: /ws, pathType: Prefix, backend: {service: {name: ws, port: {name: http}}}}
 `)
 	eventually(t, 20*time.Second, "websocket echo", func() string {
-		dialer := websocket.Dialer{HandshakeTimeout: 3 * time.Second}
-		conn, resp, err := dialer.Dial("ws://"+nodeIP+"/ws", http.Header{"Host": {"ws.example.com"}})
-		if err != nil {
-			if resp != nil {
-				return fmt.Sprintf("%v (status %d)", err, resp.StatusCode)
-			}
+		if err := wsecho.Check("ws://"+nodeIP+"/ws", "ws.example.com", 3*time.Second, "hello"); err != nil {
 			return err.Error()
-		}
-		defer conn.Close()
-		_ = conn.NetConn().SetDeadline(time.Now().Add(3 * time.Second))
-		if err := conn.WriteMessage(websocket.TextMessage, []byte("hello")); err != nil {
-			return err.Error()
-		}
-		_, msg, err := conn.ReadMessage()
-		if err != nil {
-			return err.Error()
-		}
-		if string(msg) != "echo: hello" {
-			return fmt.Sprintf("got %q", msg)
 		}
 		return ""
 	})
